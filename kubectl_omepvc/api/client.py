@@ -1,0 +1,382 @@
+"""A small REST client on top of the official client's configuration and TLS setup.
+
+The official client does the hard parts we reuse: kubeconfig credentials (client certificates,
+tokens, `exec` credential plugins with refresh) and the TLS pool. Requests go straight through
+that pool so that we control what the generated API classes do not expose well: repeated
+impersonation headers, the request timeout on every call, patch content types, and streaming
+JSON without building model objects (a LIST of thousands of models stays cheap).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from kubectl_omepvc import __version__, errors
+from kubectl_omepvc.api import errors as api_errors
+from kubectl_omepvc.api import kubeconfig
+from kubectl_omepvc.core.resources import ResourceRef
+from kubectl_omepvc.options import ConnectionOptions
+
+USER_AGENT = f"kubectl-ome-pvc/{__version__}"
+PAGE_SIZE = 500
+
+JSON = "application/json"
+APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class Client:
+    """Talks to one API server as one user; every method returns plain dicts."""
+
+    def __init__(self, opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        self.verbose = opts.verbose
+        self.timeout = opts.request_timeout
+        configuration = k8s_client.Configuration()
+        paths, explicit = kubeconfig.kubeconfig_paths(opts.kubeconfig, environ)
+        use_in_cluster = (
+            not explicit and not any(p.exists() for p in paths) and kubeconfig.in_cluster(environ)
+        )
+        if use_in_cluster:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            self.namespace = opts.namespace or _in_cluster_namespace()
+            self.context = None
+        else:
+            resolved = kubeconfig.resolve(opts, environ)
+            try:
+                loader = k8s_config.kube_config.KubeConfigLoader(config_dict=resolved.config)
+                loader.load_and_set(configuration)
+            except k8s_config.ConfigException as exc:
+                raise errors.ConfigError(f"cannot use the kubeconfig: {exc}") from None
+            self.namespace = resolved.namespace
+            self.context = resolved.context_name
+        configuration.retries = (
+            False  # one attempt: a dead server must fail within --request-timeout
+        )
+        self.server = configuration.host.rstrip("/")
+        self._configuration = configuration
+        self._api_client = k8s_client.ApiClient(configuration)
+        self._pool = self._api_client.rest_client.pool_manager
+        self._impersonation: list[tuple[str, str]] = []
+        if opts.impersonate:
+            self._impersonation.append(("Impersonate-User", opts.impersonate))
+        self._impersonation += [("Impersonate-Group", g) for g in opts.impersonate_groups]
+        if opts.impersonate_uid:
+            self._impersonation.append(("Impersonate-Uid", opts.impersonate_uid))
+        if (opts.impersonate_groups or opts.impersonate_uid) and not opts.impersonate:
+            raise errors.ConfigError(
+                "--as-group and --as-uid need --as", "name the user to impersonate with --as"
+            )
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _headers(self, content_type: str | None, accept: str = JSON) -> Any:
+        from urllib3 import HTTPHeaderDict
+
+        headers = HTTPHeaderDict()
+        headers["Accept"] = accept
+        headers["User-Agent"] = USER_AGENT
+        if content_type:
+            headers["Content-Type"] = content_type
+        configuration = self._configuration
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook(configuration)
+        token = configuration.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        for key, value in self._impersonation:
+            headers.add(key, value)  # repeated header lines, as the server expects for groups
+        return headers
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        import urllib3
+
+        url = self.server + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        data: bytes | None = None
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        limit = timeout if timeout is not None else self.timeout
+        if self.verbose:
+            print(f"kubectl-ome-pvc: {method} {url}", file=sys.stderr)
+        try:
+            return self._pool.request(
+                method,
+                url,
+                body=data,
+                headers=self._headers(content_type if data is not None else None),
+                timeout=urllib3.Timeout(total=limit) if limit else None,
+                preload_content=not stream,
+                retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise api_errors.from_transport(exc, self.server, limit) from exc
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = JSON,
+        verb: str | None = None,
+        resource: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; the decoded JSON answer, or one of our errors."""
+        response = self._send(method, path, query, body, content_type)
+        if response.status >= 400:
+            raise api_errors.from_http(
+                response.status,
+                response.data,
+                verb=verb or _VERBS.get(method, method.lower()),
+                resource=resource or path,
+                namespace=namespace,
+                name=name,
+            )
+        if not response.data:
+            return {}
+        decoded: dict[str, Any] = json.loads(response.data)
+        return decoded
+
+    # -- verbs -----------------------------------------------------------------------------
+
+    def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self.request(
+            "GET",
+            ref.path(namespace, name),
+            verb="get",
+            resource=ref.display,
+            namespace=namespace,
+            name=name,
+        )
+
+    def get_or_none(
+        self, ref: ResourceRef, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        try:
+            return self.get(ref, name, namespace)
+        except errors.NotFound:
+            return None
+
+    def list(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item, fetched page by page so memory stays flat in the number of objects."""
+        token: str | None = None
+        while True:
+            page = self.request(
+                "GET",
+                ref.path(namespace),
+                query={
+                    "limit": page_size,
+                    "continue": token,
+                    "labelSelector": label_selector,
+                    "fieldSelector": field_selector,
+                },
+                verb="list",
+                resource=ref.display,
+                namespace=namespace,
+            )
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def create(
+        self,
+        ref: ResourceRef,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = "kubectl-ome-pvc",
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            ref.path(namespace),
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            body=obj,
+            verb="create",
+            resource=ref.display,
+            namespace=namespace,
+            name=(obj.get("metadata") or {}).get("name"),
+        )
+
+    def replace(
+        self,
+        ref: ResourceRef,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = "kubectl-ome-pvc",
+    ) -> dict[str, Any]:
+        name = obj["metadata"]["name"]
+        return self.request(
+            "PUT",
+            ref.path(namespace, name),
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            body=obj,
+            verb="update",
+            resource=ref.display,
+            namespace=namespace,
+            name=name,
+        )
+
+    def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        content_type: str = JSON_PATCH,
+        dry_run: bool = False,
+        field_manager: str = "kubectl-ome-pvc",
+        force: bool = False,
+    ) -> dict[str, Any]:
+        return self.request(
+            "PATCH",
+            ref.path(namespace, name),
+            query={
+                "dryRun": "All" if dry_run else None,
+                "fieldManager": field_manager,
+                "force": "true" if force else None,
+            },
+            body=patch,
+            content_type=content_type,
+            verb="patch",
+            resource=ref.display,
+            namespace=namespace,
+            name=name,
+        )
+
+    def apply(
+        self,
+        ref: ResourceRef,
+        obj: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str = "kubectl-ome-pvc",
+    ) -> dict[str, Any]:
+        """Server-side apply, so re-running a command is a no-op and conflicts are reported."""
+        return self.patch(
+            ref,
+            obj["metadata"]["name"],
+            json.dumps(obj),
+            namespace=namespace,
+            content_type=APPLY_PATCH,
+            dry_run=dry_run,
+            field_manager=field_manager,
+            force=force,
+        )
+
+    def delete(
+        self,
+        ref: ResourceRef,
+        name: str,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        propagation: str | None = None,
+    ) -> dict[str, Any] | None:
+        try:
+            return self.request(
+                "DELETE",
+                ref.path(namespace, name),
+                query={"dryRun": "All" if dry_run else None, "propagationPolicy": propagation},
+                verb="delete",
+                resource=ref.display,
+                namespace=namespace,
+                name=name,
+            )
+        except errors.NotFound:
+            return None
+
+    def watch(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (`{"type", "object"}`) until the server closes the stream."""
+        response = self._send(
+            "GET",
+            ref.path(namespace),
+            {
+                "watch": "true",
+                "resourceVersion": resource_version,
+                "allowWatchBookmarks": "true",
+                "labelSelector": label_selector,
+                "fieldSelector": field_selector,
+                "timeoutSeconds": timeout_seconds,
+            },
+            None,
+            None,
+            stream=True,
+            timeout=0,
+        )
+        try:
+            if response.status >= 400:
+                raise api_errors.from_http(
+                    response.status,
+                    response.read(),
+                    verb="watch",
+                    resource=ref.display,
+                    namespace=namespace,
+                )
+            buffer = b""
+            for chunk in response.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release_conn()
+
+    def get_raw(self, path: str) -> dict[str, Any]:
+        """GET of a non-resource path (`/version`, discovery documents)."""
+        return self.request("GET", path, verb="get", resource=path)
+
+
+def _in_cluster_namespace() -> str:
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}

@@ -1,0 +1,226 @@
+"""kubeconfig resolution exactly as kubectl does it.
+
+The official Python client merges `KUBECONFIG` differently from kubectl (a later file's
+`current-context` wins, and it reads the variable once at import), so we merge ourselves and
+hand the client a single, already-resolved configuration dict.
+
+kubectl's rules (client-go `clientcmd`):
+- `--kubeconfig FILE`: that file only; it must exist.
+- else `$KUBECONFIG`: a list split on `:`; missing files are skipped; for every map key and every
+  named cluster/user/context, the first file that sets it wins (`current-context` included).
+- else `~/.kube/config`.
+Relative file references are resolved against the directory of the file that holds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubectl_omepvc import errors
+from kubectl_omepvc.options import ConnectionOptions
+
+_NAMED_LISTS = ("clusters", "users", "contexts")
+# Keys inside cluster/user entries that name files, resolved like client-go's ResolvePaths.
+_PATH_KEYS = {
+    "cluster": ("certificate-authority",),
+    "user": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
+@dataclasses.dataclass
+class ResolvedConfig:
+    """The merged kubeconfig, the context in force and its namespace."""
+
+    config: dict[str, Any]
+    context_name: str | None
+    namespace: str
+    sources: list[str]
+
+
+def kubeconfig_paths(flag: str | None, environ: Mapping[str, str]) -> tuple[list[Path], bool]:
+    """Files to read, and whether they were named explicitly (then a missing file is an error)."""
+    if flag:
+        return [Path(flag).expanduser()], True
+    env = environ.get("KUBECONFIG", "")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p], False
+    home = environ.get("HOME") or str(Path.home())
+    return [Path(home) / ".kube" / "config"], False
+
+
+def _absolute(path: str, base: Path) -> str:
+    if not path or os.path.isabs(path):
+        return path
+    return str((base / path).resolve())
+
+
+def _resolve_paths(entry: dict[str, Any], kind: str, base: Path) -> dict[str, Any]:
+    body = dict(entry.get(kind) or {})
+    for key in _PATH_KEYS[kind]:
+        if isinstance(body.get(key), str):
+            body[key] = _absolute(body[key], base)
+    if kind == "user" and isinstance(body.get("exec"), dict):
+        exec_cfg = dict(body["exec"])
+        command = exec_cfg.get("command")
+        # client-go resolves an exec command relative to the file only when it contains a slash.
+        if isinstance(command, str) and os.sep in command and not os.path.isabs(command):
+            exec_cfg["command"] = _absolute(command, base)
+        body["exec"] = exec_cfg
+    return {**entry, kind: body}
+
+
+def merge(documents: list[tuple[dict[str, Any], Path]]) -> dict[str, Any]:
+    """Merges parsed kubeconfig files in order; the first file to set anything wins."""
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {key: set() for key in _NAMED_LISTS}
+    for doc, base in documents:
+        for key, value in doc.items():
+            if key in _NAMED_LISTS:
+                for entry in value or []:
+                    name = entry.get("name") if isinstance(entry, dict) else None
+                    if not isinstance(name, str) or name in seen[key]:
+                        continue
+                    seen[key].add(name)
+                    kind = key[:-1]
+                    resolved = _resolve_paths(entry, kind, base) if kind in _PATH_KEYS else entry
+                    merged[key].append(resolved)
+            elif key == "preferences" and isinstance(value, dict):
+                merged.setdefault("preferences", {})
+                for pkey, pvalue in value.items():
+                    merged["preferences"].setdefault(pkey, pvalue)
+            elif key not in merged and value not in (None, ""):
+                merged[key] = value
+    return merged
+
+
+def load_documents(
+    paths: list[Path], explicit: bool
+) -> tuple[list[tuple[dict[str, Any], Path]], list[str]]:
+    documents: list[tuple[dict[str, Any], Path]] = []
+    sources: list[str] = []
+    for path in paths:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            if explicit:
+                raise errors.ConfigError(
+                    f"kubeconfig {path} does not exist", "check the --kubeconfig path"
+                ) from None
+            continue
+        except OSError as exc:
+            raise errors.ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise errors.ConfigError(
+                f"kubeconfig {path} is not valid YAML ({exc.__class__.__name__})"
+            ) from None
+        if not isinstance(doc, dict):
+            raise errors.ConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)")
+        documents.append((doc, path.resolve().parent))
+        sources.append(str(path))
+    return documents, sources
+
+
+def _named(config: dict[str, Any], key: str, name: str) -> dict[str, Any] | None:
+    for entry in config.get(key, []):
+        if entry.get("name") == name:
+            return dict(entry)
+    return None
+
+
+def apply_overrides(config: dict[str, Any], opts: ConnectionOptions) -> tuple[dict[str, Any], str]:
+    """Applies --context/--cluster/--user/--server/--token/... and returns (config, context name).
+
+    The result always has a context named by the returned name, so the client can load it.
+    """
+    config = {**config, **{key: list(config.get(key, [])) for key in _NAMED_LISTS}}
+    context_name = opts.context or config.get("current-context") or ""
+    context: dict[str, Any] = {}
+    if context_name:
+        entry = _named(config, "contexts", context_name)
+        if entry is None:
+            if opts.context:
+                raise errors.ConfigError(
+                    f'context "{context_name}" does not exist in the kubeconfig',
+                    "list contexts with `kubectl config get-contexts`",
+                )
+            if not (opts.server or opts.cluster):
+                raise errors.ConfigError(
+                    f'current-context "{context_name}" does not exist in the kubeconfig',
+                    "pick one with --context or `kubectl config use-context`",
+                )
+        else:
+            context = dict(entry.get("context") or {})
+    if opts.cluster:
+        if _named(config, "clusters", opts.cluster) is None:
+            raise errors.ConfigError(f'cluster "{opts.cluster}" does not exist in the kubeconfig')
+        context["cluster"] = opts.cluster
+    if opts.user:
+        if _named(config, "users", opts.user) is None:
+            raise errors.ConfigError(f'user "{opts.user}" does not exist in the kubeconfig')
+        context["user"] = opts.user
+
+    cluster = dict(
+        (_named(config, "clusters", context.get("cluster", "")) or {}).get("cluster") or {}
+    )
+    user = dict((_named(config, "users", context.get("user", "")) or {}).get("user") or {})
+    if opts.server:
+        cluster["server"] = opts.server
+    if opts.certificate_authority:
+        cluster["certificate-authority"] = os.path.abspath(opts.certificate_authority)
+        cluster.pop("certificate-authority-data", None)
+    if opts.insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+        cluster.pop("certificate-authority", None)
+        cluster.pop("certificate-authority-data", None)
+    if opts.tls_server_name:
+        cluster["tls-server-name"] = opts.tls_server_name
+    if opts.token:
+        # A token on the command line replaces every other way the user would authenticate.
+        user = {"token": opts.token}
+    if not cluster.get("server"):
+        if not context_name and not config.get("clusters"):
+            raise errors.ConfigError(
+                "no kubeconfig found",
+                "set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config",
+            )
+        raise errors.ConfigError(
+            f'no server found for context "{context_name or "(none)"}"',
+            "set the cluster's server in the kubeconfig or pass --server",
+        )
+
+    name = "kubectl-ome-pvc"
+    context["cluster"] = name
+    context["user"] = name
+    config["clusters"] = [{"name": name, "cluster": cluster}]
+    config["users"] = [{"name": name, "user": user}]
+    config["contexts"] = [{"name": name, "context": context}]
+    config["current-context"] = name
+    return config, context_name
+
+
+def resolve(opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -> ResolvedConfig:
+    """The configuration the command will use, or a ConfigError saying why there is none."""
+    environ = os.environ if environ is None else environ
+    paths, explicit = kubeconfig_paths(opts.kubeconfig, environ)
+    documents, sources = load_documents(paths, explicit)
+    merged = merge(documents)
+    config, context_name = apply_overrides(merged, opts)
+    context = config["contexts"][0]["context"]
+    namespace = opts.namespace or context.get("namespace") or "default"
+    return ResolvedConfig(config, context_name or None, namespace, sources)
+
+
+def in_cluster(environ: Mapping[str, str]) -> bool:
+    """True when running in a pod, where kubectl falls back to the service account."""
+    return (
+        bool(environ.get("KUBERNETES_SERVICE_HOST"))
+        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+    )

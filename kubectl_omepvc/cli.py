@@ -1,0 +1,72 @@
+"""The `kubectl ome-pvc` command group: lazy subcommands, program name, exit codes.
+
+Subcommands are imported only when run (or listed by --help), and import the Kubernetes client
+only inside their callbacks, so `--help` stays as quick as kubectl's own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from kubectl_omepvc import __version__
+
+# name -> (module, one-line help shown by the group's --help without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "version": ("kubectl_omepvc.commands.version", "Show plugin, server and OME capabilities."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in modules imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The short help comes from our table so the group's --help imports no command module.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="kubectl ome-pvc")
+def root() -> None:
+    """Serve OME (Open Model Engine) model weights from a PersistentVolumeClaim.
+
+    Every command accepts kubectl's connection flags (--kubeconfig, --context, -n, --as, ...)
+    after its name.
+    """
+
+
+def program_name(argv0: str) -> str:
+    """kubectl runs us as `.../kubectl-ome_pvc`; users typed `kubectl ome-pvc`."""
+    base = os.path.basename(argv0)
+    if base.startswith("kubectl-"):
+        return "kubectl " + base[len("kubectl-") :].replace("_", "-")
+    return "kubectl ome-pvc"
+
+
+def main(args: list[str] | None = None, **extra: Any) -> Any:
+    """Console entry point."""
+    return root.main(
+        args=args,
+        prog_name=program_name(sys.argv[0]),
+        complete_var="_KUBECTL_OME_PVC_COMPLETE",
+        **extra,
+    )

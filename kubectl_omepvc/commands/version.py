@@ -1,0 +1,69 @@
+"""`kubectl ome-pvc version`: the plugin's version and what the cluster offers it."""
+
+from __future__ import annotations
+
+import platform
+
+import click
+
+from kubectl_omepvc import __version__, errors, printers
+from kubectl_omepvc.commands import common
+from kubectl_omepvc.options import ConnectionOptions, Output, connection_options, output_option
+
+
+def _client_info() -> dict[str, str]:
+    return {"version": __version__, "python": platform.python_version()}
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def render_text(info: dict[str, object]) -> str:
+    client = info["client"]
+    assert isinstance(client, dict)
+    lines = [f"Plugin Version: v{client['version']} (Python {client['python']})"]
+    server = info.get("server")
+    if isinstance(server, dict):
+        ome = server["ome"]
+        missing = ", ".join(k for k, v in ome["resources"].items() if not v) or "none"
+        crds = "served" if ome["served"] else f"not served ({missing} missing)"
+        lines += [
+            f"Server Version: {server['serverVersion'] or 'unknown'}",
+            f"OME CRDs (ome.io/v1beta1): {crds}",
+            f"OME native pvc:// models: {_yes_no(ome['nativePVC'])}",
+            f"LeaderWorkerSet: {'served' if server['leaderWorkerSet'] else 'not served'}",
+            f"MutatingAdmissionPolicy: {server['mutatingAdmissionPolicy'] or 'none'}",
+        ]
+        lines += [f"Note: {n}" for n in server["notes"]]
+    return "\n".join(lines)
+
+
+@click.command("version")
+@click.option("--client", "client_only", is_flag=True, help="Only the plugin's own version.")
+@output_option(Output.JSON, Output.YAML)
+@connection_options
+@click.pass_obj
+def command(opts: ConnectionOptions, client_only: bool, output: str | None) -> None:
+    """Show the plugin version, the server version and OME capabilities.
+
+    Without a reachable cluster the client part is printed and the command exits 1 (0 with
+    --client).
+    """
+    info: dict[str, object] = {"client": _client_info()}
+    failure: errors.PluginError | None = None
+    if not client_only:
+        from kubectl_omepvc.api import probe
+
+        try:
+            info["server"] = probe.probe(common.connect(opts)).as_dict()
+        except errors.PluginError as exc:
+            failure = exc
+    if output == Output.JSON.value:
+        common.emit(printers.to_json(info))
+    elif output == Output.YAML.value:
+        common.emit(printers.to_yaml(info))
+    else:
+        common.emit(render_text(info))
+    if failure is not None:
+        raise errors.PluginError(f"server version unavailable: {failure.message}")

@@ -1,0 +1,124 @@
+"""Rendering: kubectl-style tables, JSON/YAML, and a colour palette named for meaning.
+
+Functions here return strings; commands decide where they go (stdout for results, stderr for
+diagnostics). Padding happens before colouring, because escape codes have width for the
+formatter but none on the terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from typing import IO, Any
+
+import yaml
+
+
+@dataclasses.dataclass(frozen=True)
+class Palette:
+    """Colours by meaning; the zero value prints plain text."""
+
+    enabled: bool = False
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled and text else text
+
+    def good(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def bad(self, text: str) -> str:
+        return self._wrap("31", text)
+
+    def warn(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+
+def palette_for(stream: IO[str], environ: dict[str, str] | None = None) -> Palette:
+    """Colour only on a terminal, and never when NO_COLOR is set (to anything non-empty)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR"):
+        return Palette(False)
+    isatty = getattr(stream, "isatty", None)
+    return Palette(bool(isatty and isatty()))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], no_headers: bool = False) -> str:
+    """A plain kubectl table: upper-case headers, three spaces between columns, `-` for empty.
+
+    Cells may carry ANSI colour; widths are computed on the visible text.
+    """
+    cells = [["-" if c in (None, "") else str(c) for c in row] for row in rows]
+    head = [h.upper() for h in headers]
+    grid = cells if no_headers else [head, *cells]
+    if not grid:
+        return ""
+    widths = [max(_visible_len(r[i]) for r in grid) for i in range(len(headers))]
+    lines = []
+    for row in grid:
+        parts = [c + " " * (widths[i] - _visible_len(c)) for i, c in enumerate(row)]
+        lines.append("   ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _visible_len(text: str) -> int:
+    length, i = 0, 0
+    while i < len(text):
+        if text[i] == "\033":
+            end = text.find("m", i)
+            i = end + 1 if end != -1 else len(text)
+            continue
+        length += 1
+        i += 1
+    return length
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip("\n")
+
+
+def to_yaml_stream(objects: Sequence[Any]) -> str:
+    return "\n---\n".join(to_yaml(o) for o in objects)
+
+
+def human_age(seconds: float | None) -> str:
+    """kubectl's short durations: 45s, 12m, 5h, 3d, 2y."""
+    if seconds is None or seconds < 0:
+        return "<unknown>"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 120 and s < 600:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h"
+    days = hours // 24
+    if days < 730:
+        return f"{days}d"
+    return f"{days // 365}y"
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}PiB"
