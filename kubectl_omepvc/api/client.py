@@ -87,10 +87,8 @@ class Client:
         headers["User-Agent"] = USER_AGENT
         if content_type:
             headers["Content-Type"] = content_type
-        configuration = self._configuration
-        if configuration.refresh_api_key_hook is not None:
-            configuration.refresh_api_key_hook(configuration)
-        token = configuration.get_api_key_with_prefix("authorization")
+        # Runs the refresh hook too, so exec credential plugins renew expired tokens.
+        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         for key, value in self._impersonation:

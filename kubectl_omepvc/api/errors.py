@@ -86,6 +86,12 @@ def from_transport(exc: BaseException, server: str, timeout: float | None) -> er
             f"TLS handshake with {server} failed ({_short(reason)})",
             "check certificate-authority in the kubeconfig, or --tls-server-name",
         )
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3, so test it first.
+    if isinstance(reason, u3.NewConnectionError | ConnectionRefusedError):
+        return errors.ConnectionFailed(
+            f"cannot reach the server at {server} ({_short(reason)})",
+            "check the cluster is up and the kubeconfig's server address",
+        )
     if isinstance(reason, u3.TimeoutError | TimeoutError):
         limit = f" after {timeout:g}s" if timeout else ""
         return errors.ConnectionFailed(

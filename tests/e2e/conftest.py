@@ -1,0 +1,146 @@
+"""The real control plane for e2e tests, and a namespace per test.
+
+The session fixture reuses a cluster that `hack/local-cluster up` already started (and leaves it
+running); otherwise it builds (cached) and starts one, and stops it at the end. Failing to build
+or start is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kubectl_omepvc import cli
+from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.options import ConnectionOptions
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CLUSTER = REPO / "hack" / "local-cluster"
+
+
+@dataclasses.dataclass
+class Cluster:
+    kubeconfig: Path
+    bin_dir: Path
+    env: dict[str, str]
+
+    def kubectl(self, *args: str, check: bool = True, context: str = "local-admin") -> str:
+        done = subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--context", context, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def client(self, context: str = "local-admin", **extra: Any) -> Client:
+        opts = ConnectionOptions(kubeconfig=str(self.kubeconfig), context=context, **extra)
+        return Client(opts, environ=self.env)
+
+
+def _local_cluster(*args: str) -> str:
+    done = subprocess.run(
+        [str(LOCAL_CLUSTER), *args], capture_output=True, text=True, timeout=3600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"hack/local-cluster {' '.join(args)} failed (exit {done.returncode}):\n"
+            f"{done.stderr[-4000:]}"
+        )
+    return done.stdout
+
+
+def _answers(kubectl: Path, kubeconfig: Path) -> bool:
+    if not kubeconfig.exists() or not kubectl.exists():
+        return False
+    done = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), "get", "--raw", "/readyz"],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    state = Path(os.environ.get("LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+    kubeconfig = state / "kubeconfig"
+    bin_dir = Path(_local_cluster("bin-dir").strip())
+    started = False
+    if not _answers(bin_dir / "kubectl", kubeconfig):
+        _local_cluster("build")
+        _local_cluster("up")
+        started = True
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")},
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    yield Cluster(kubeconfig, bin_dir, env)
+    if started and not os.environ.get("KEEP_LOCAL_CLUSTER"):
+        _local_cluster("down")
+
+
+@pytest.fixture(scope="session")
+def admin(cluster: Cluster) -> Client:
+    return cluster.client()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, admin: Client) -> Iterator[str]:
+    """A fresh namespace; deleted afterwards unless the test failed (kept for post-mortem)."""
+    name = f"t-{secrets.token_hex(4)}"
+    admin.create(
+        r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    yield name
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\nkeeping namespace {name} for post-mortem")
+        return
+    admin.delete(r.NAMESPACES, name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@dataclasses.dataclass
+class Plugin:
+    """Runs the real CLI in-process, against the test cluster."""
+
+    cluster: Cluster
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> Result:
+        runner = CliRunner()
+        merged = {**self.cluster.env, **(env or {})}
+        # CliRunner patches os.environ with `env`; keys set to None are removed.
+        patch: dict[str, str | None] = {k: None for k in os.environ if k not in merged}
+        patch.update(merged)
+        return runner.invoke(
+            cli.root, list(args), env=patch, input=input, prog_name="kubectl ome-pvc"
+        )
+
+
+@pytest.fixture
+def plugin(cluster: Cluster) -> Plugin:
+    return Plugin(cluster)

@@ -1,0 +1,223 @@
+"""The connection layer against the real API server: kubeconfig rules, auth, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubectl_omepvc import errors
+from kubectl_omepvc.core import resources as r
+from tests.e2e.conftest import Cluster, Plugin
+
+
+def kubeconfig_doc(cluster: Cluster) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(cluster.kubeconfig.read_text())
+    return doc
+
+
+def dead_cluster_config(current: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "nobody", "user": {"token": "x"}}],
+        "contexts": [{"name": "decoy", "context": {"cluster": "dead", "user": "nobody"}}],
+    }
+    if current:
+        doc["current-context"] = current
+    return doc
+
+
+def test_kubeconfig_list_context_only_in_second_file(
+    plugin: Plugin, cluster: Cluster, tmp_path: Path
+) -> None:
+    first = tmp_path / "a"
+    first.write_text(yaml.safe_dump(dead_cluster_config(current=None)))
+    env = {"KUBECONFIG": f"{first}:{cluster.kubeconfig}"}
+    result = plugin("version", "-o", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["server"]["serverVersion"].startswith("v1.")
+
+
+def test_kubeconfig_list_first_current_context_wins(
+    plugin: Plugin, cluster: Cluster, tmp_path: Path
+) -> None:
+    second = tmp_path / "b"
+    second.write_text(yaml.safe_dump(dead_cluster_config(current="decoy")))
+    ok = plugin("version", "-o", "json", env={"KUBECONFIG": f"{cluster.kubeconfig}:{second}"})
+    assert ok.exit_code == 0, ok.stderr
+    # The reverse order selects the decoy, whose server is dead: proof the order is honoured.
+    bad = plugin("version", env={"KUBECONFIG": f"{second}:{cluster.kubeconfig}"})
+    assert bad.exit_code == 1
+    assert "127.0.0.1:1" in bad.stderr
+
+
+def test_unknown_context_is_one_line(plugin: Plugin) -> None:
+    result = plugin("version", "--context", "nope")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert 'context "nope" does not exist' in lines[0]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a hung API server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_request_timeout_bounds_a_hung_server(plugin: Plugin, silent_server: int) -> None:
+    start = time.monotonic()
+    result = plugin(
+        "version",
+        "--server",
+        f"https://127.0.0.1:{silent_server}",
+        "--insecure-skip-tls-verify",
+        "--request-timeout",
+        "2s",
+    )
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 1
+    assert "did not answer after 2s" in result.stderr
+    assert elapsed < 10, f"took {elapsed:.1f}s despite --request-timeout 2s"
+
+
+def test_connection_refused(plugin: Plugin) -> None:
+    result = plugin("version", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
+    assert result.exit_code == 1
+    assert "cannot reach the server at https://127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_tls_failure_with_the_wrong_ca(plugin: Plugin, tmp_path: Path) -> None:
+    key, crt = tmp_path / "k", tmp_path / "other-ca.crt"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=someone-else",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = plugin("version", "--certificate-authority", str(crt))
+    assert result.exit_code == 1
+    assert "TLS handshake" in result.stderr
+
+
+def test_bad_token_is_unauthorized(plugin: Plugin) -> None:
+    result = plugin("version", "--token", "not-a-real-token")
+    assert result.exit_code == 1
+    assert "rejected the credentials" in result.stderr
+
+
+def test_restricted_user_gets_forbidden_naming_verb_and_resource(cluster: Cluster) -> None:
+    client = cluster.client(context="local-restricted")
+    with pytest.raises(errors.Forbidden) as caught:
+        list(client.list(r.CLUSTER_BASE_MODELS))
+    assert "cannot list clusterbasemodels.ome.io" in caught.value.message
+    with pytest.raises(errors.Forbidden) as caught_ns:
+        list(client.list(r.DEPLOYMENTS, "kube-system"))
+    assert "cannot list deployments.apps in namespace kube-system" in caught_ns.value.message
+
+
+def test_impersonation_sends_every_group(cluster: Cluster, admin: Any, namespace: str) -> None:
+    """Two --as-group flags must reach the server as two groups (one grants access)."""
+    admin.create(
+        r.ResourceRef("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "read-cm"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
+        },
+        namespace,
+    )
+    admin.create(
+        r.ResourceRef("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "read-cm"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-cm"},
+            "subjects": [
+                {"kind": "Group", "name": "second-group", "apiGroup": "rbac.authorization.k8s.io"}
+            ],
+        },
+        namespace,
+    )
+    two = cluster.client(impersonate="alice", impersonate_groups=("first-group", "second-group"))
+    assert isinstance(list(two.list(r.CONFIG_MAPS, namespace)), list)
+    one = cluster.client(impersonate="alice", impersonate_groups=("first-group",))
+    with pytest.raises(errors.Forbidden, match=r'User \\?"alice\\?"'):
+        list(one.list(r.CONFIG_MAPS, namespace))
+
+
+def test_exec_credential_plugin(plugin: Plugin, cluster: Cluster, tmp_path: Path) -> None:
+    doc = kubeconfig_doc(cluster)
+    token = next(u for u in doc["users"] if u["name"] == "admin")["user"]["token"]
+    helper = tmp_path / "bin" / "token-helper"
+    helper.parent.mkdir()
+    helper.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",'
+        f' "status": {{"token": "{token}"}}}}\'\n'
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    for user in doc["users"]:
+        if user["name"] == "admin":
+            user["user"] = {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1",
+                    "command": "./bin/token-helper",  # relative to this kubeconfig's folder
+                    "interactiveMode": "Never",
+                }
+            }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    result = plugin("version", "-o", "json", "--kubeconfig", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["server"]["ome"]["served"] is True
