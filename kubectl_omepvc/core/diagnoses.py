@@ -1,0 +1,529 @@
+"""Why a model is not Ready, in plain words, with the next command to run.
+
+Each rule is a small function `(ModelStatus, RuleContext) -> list[Diagnosis]`; `diagnose` runs
+them all, keeps the first diagnosis of each code and orders them error, warning, info. Codes are
+stable kebab-case ids (scripts may match on them); messages are one line for people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kubectl_omepvc import printers
+from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.status import ModelStatus, NodeState, WorkloadMode
+from kubectl_omepvc.core.storage_uri import StorageScheme
+
+STALL_AFTER_SECONDS = 30 * 60
+MAX_NAMED_NODES = 5
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    severity: Severity
+    message: str
+    next: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "next": self.next,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleContext:
+    """What the rules need beyond the model: the OME generation and what was readable."""
+
+    native_pvc: bool = False
+    agent_root: status.AgentRoot | None = None
+    nodes_known: bool = True
+    configmaps_known: bool = True
+
+
+Rule = Callable[[ModelStatus, RuleContext], list[Diagnosis]]
+
+
+# -- commands the diagnoses point to -----------------------------------------------------------
+
+
+def _ns_flag(namespace: str | None) -> str:
+    return f" -n {namespace}" if namespace else ""
+
+
+def model_ref(m: ModelStatus) -> str:
+    """`clusterbasemodel NAME` / `basemodel NAME -n NS`, as kubectl takes it."""
+    return f"{m.kind.resource} {m.name}{_ns_flag(m.namespace)}"
+
+
+def create_command(m: ModelStatus) -> str:
+    return f"kubectl ome-pvc create --from-model {m.name}{_ns_flag(m.namespace)}"
+
+
+def patch_command(namespace: str, isvc: str, claim: str | None) -> str:
+    return f"kubectl ome-pvc patch {isvc} -n {namespace} --claim {claim or 'CLAIM'}"
+
+
+def status_command(m: ModelStatus) -> str:
+    return f"kubectl ome-pvc status {m.name}{_ns_flag(m.namespace)} --watch"
+
+
+def agent_pods_command(node: str) -> str:
+    return (
+        f"kubectl get pods -n {naming.AGENT_NAMESPACE} -o wide "
+        f"--field-selector spec.nodeName={node}"
+    )
+
+
+def _names(nodes: Sequence[str]) -> str:
+    shown = ", ".join(nodes[:MAX_NAMED_NODES])
+    more = len(nodes) - MAX_NAMED_NODES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _claim_text(m: ModelStatus) -> str:
+    claim = m.claim
+    if claim is None or claim.uri is None:
+        return "the claim"
+    return f"claim {claim.namespace or '?'}/{claim.uri.claim}"
+
+
+def _first_service(m: ModelStatus) -> tuple[str, str] | None:
+    for service in m.services or ():
+        return service.namespace, service.name
+    return None
+
+
+# -- pvc:// rules ------------------------------------------------------------------------------
+
+
+def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """Released OME (no model conditions) never serves a pvc:// model."""
+    if m.scheme is not StorageScheme.PVC or ctx.native_pvc:
+        return []
+    service = _first_service(m)
+    claim = m.claim.name if m.claim else None
+    step = patch_command(*service, claim) if service else create_command(m)
+    return [
+        Diagnosis(
+            "pvc-not-supported",
+            Severity.ERROR,
+            "this OME does not serve pvc:// models: its agent skips them and its controller has "
+            "no PVC support (OEP-0004 is provisional), so the model stays In_Transit forever",
+            step,
+        )
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reason:
+    code: str
+    severity: Severity
+    explain: str  # {claim} and {sub_path} are filled in
+    next: str  # {ref}, {ns}, {claim_name}, {status} are filled in
+
+
+PVC_REASONS: dict[str, _Reason] = {
+    "PVCNotFound": _Reason(
+        "pvc-not-found",
+        Severity.ERROR,
+        "{claim} does not exist; OME looks for it in that namespace",
+        "kubectl get pvc -n {ns}",
+    ),
+    "PVCNotBound": _Reason(
+        "pvc-not-bound",
+        Severity.WARNING,
+        "{claim} is not Bound yet: check its storage class, a matching volume, and whether "
+        "the class waits for a first consumer",
+        "kubectl describe pvc {claim_name} -n {ns}",
+    ),
+    "MetadataPending": _Reason(
+        "pvc-metadata-pending",
+        Severity.INFO,
+        "OME has not started reading the model's config.json from {claim} yet",
+        "{status}",
+    ),
+    "Extracting": _Reason(
+        "pvc-extracting",
+        Severity.INFO,
+        "OME's metadata Job is reading config.json from {claim}",
+        "kubectl get jobs -n {ns}",
+    ),
+    "ExtractionFailed": _Reason(
+        "pvc-extraction-failed",
+        Severity.ERROR,
+        "OME's metadata Job failed on {claim}: check that {sub_path} holds the model and that "
+        "its files are readable by the Job's user",
+        "kubectl get jobs -n {ns}",
+    ),
+    "ConfigMissing": _Reason(
+        "pvc-config-missing",
+        Severity.ERROR,
+        "there is no config.json under {sub_path} on {claim}: check the URI's sub-path",
+        "kubectl describe {ref}",
+    ),
+    "PVCInvalid": _Reason(
+        "pvc-invalid",
+        Severity.ERROR,
+        "OME rejected the pvc:// URI (expected pvc://<namespace>:<claim>/<sub-path>)",
+        "kubectl edit {ref}",
+    ),
+}
+
+
+def _fill(m: ModelStatus, text: str) -> str:
+    claim = m.claim
+    uri = claim.uri if claim else None
+    return text.format(
+        claim=_claim_text(m),
+        claim_name=uri.claim if uri else "CLAIM",
+        sub_path=uri.sub_path if uri else "the sub-path",
+        ns=(claim.namespace if claim else None) or m.namespace or "NAMESPACE",
+        ref=model_ref(m),
+        status=status_command(m),
+    )
+
+
+def condition_reasons(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """Newer OME: explain each condition that is not True, by reason."""
+    out = []
+    for cond in m.conditions or ():
+        if cond.status == "True":
+            continue
+        reason = PVC_REASONS.get(cond.reason or "")
+        said = f" (OME: {cond.message})" if cond.message else ""
+        if reason is not None:
+            out.append(
+                Diagnosis(
+                    reason.code,
+                    reason.severity,
+                    _fill(m, reason.explain) + said,
+                    _fill(m, reason.next),
+                )
+            )
+        elif cond.type == "Ready":
+            out.append(
+                Diagnosis(
+                    "not-ready-condition",
+                    Severity.WARNING,
+                    f"condition Ready is {cond.status or 'unset'}"
+                    f" ({cond.reason or 'no reason'}){said}",
+                    f"kubectl describe {model_ref(m)}",
+                )
+            )
+    return out
+
+
+def pvc_claim_observed(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """What the plugin itself saw of the claim (both OME generations need a Bound claim)."""
+    claim = m.claim
+    if claim is None or claim.uri is None or claim.exists is None:
+        return []
+    if claim.exists is False:
+        reason = PVC_REASONS["PVCNotFound"]
+    elif claim.phase != "Bound":
+        reason = PVC_REASONS["PVCNotBound"]
+    else:
+        return []
+    return [
+        Diagnosis(reason.code, reason.severity, _fill(m, reason.explain), _fill(m, reason.next))
+    ]
+
+
+def pvc_uri_invalid(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if m.claim is None or m.claim.error is None:
+        return []
+    return [
+        Diagnosis(
+            "pvc-uri-invalid",
+            Severity.ERROR,
+            f"OME cannot parse the storage URI: {m.claim.error}",
+            f"kubectl edit {model_ref(m)}",
+        )
+    ]
+
+
+def pvc_uri_unsafe(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if m.claim is None or not m.claim.strict_problems:
+        return []
+    return [
+        Diagnosis(
+            "pvc-uri-unsafe",
+            Severity.WARNING,
+            "OME accepts the pvc:// URI but " + "; ".join(m.claim.strict_problems),
+            f"kubectl edit {model_ref(m)}",
+        )
+    ]
+
+
+def pvc_uri_without_namespace(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """A ClusterBaseModel has no namespace of its own: its URI must name the claim's."""
+    uri = m.claim.uri if m.claim else None
+    if m.kind is not ModelKind.CLUSTER or uri is None or uri.namespace:
+        return []
+    return [
+        Diagnosis(
+            "pvc-uri-no-namespace",
+            Severity.WARNING,
+            "a ClusterBaseModel's pvc:// URI should name the claim's namespace: "
+            f"pvc://<namespace>:{uri.claim}/{uri.sub_path}",
+            f"kubectl edit {model_ref(m)}",
+        )
+    ]
+
+
+# -- storage rules -----------------------------------------------------------------------------
+
+
+def undownloadable_scheme(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if m.scheme.agent_cannot_download:
+        return [
+            Diagnosis(
+                "unsupported-scheme",
+                Severity.ERROR,
+                f"OME's model-agent cannot download {m.scheme.value}:// URIs (unknown storage "
+                "type): its nodes stay Updating; use an hf:// or oci:// URI, or serve the "
+                "weights from a claim",
+                f"kubectl edit {model_ref(m)}",
+            )
+        ]
+    if m.scheme is StorageScheme.UNKNOWN:
+        what = f"scheme of {m.uri!r}" if m.uri else "missing storageUri"
+        return [
+            Diagnosis(
+                "unknown-scheme",
+                Severity.ERROR,
+                f"OME does not recognise the {what} (schemes are lower-case: oci, hf, pvc, ...)",
+                f"kubectl edit {model_ref(m)}",
+            )
+        ]
+    return []
+
+
+def path_outside_agent_root(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """The agent writes storage.path inside its container: only its hostPath reaches the node."""
+    root = ctx.agent_root
+    relevant = m.scheme.agent_downloads or m.scheme is StorageScheme.LOCAL
+    if root is None or not m.path or not relevant or root.reaches_node(m.path):
+        return []
+    landing = root.node_path(m.path)
+    if landing is None:
+        message = (
+            f"storage.path {m.path} is outside the model-agent's host directory "
+            f"{root.host_path}: the download stays inside the agent's container and serving "
+            "pods find an empty directory on the node"
+        )
+    else:
+        message = (
+            f"storage.path {m.path} lands on the node at {landing} (the agent mounts "
+            f"{root.host_path} at {root.mount_path}), but serving pods mount {m.path}"
+        )
+    return [
+        Diagnosis(
+            "path-outside-agent-root", Severity.ERROR, message, f"kubectl edit {model_ref(m)}"
+        )
+    ]
+
+
+# -- per-node rules ----------------------------------------------------------------------------
+
+
+def failed_nodes(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if not m.failed_nodes:
+        return []
+    return [
+        Diagnosis(
+            "nodes-failed",
+            Severity.ERROR,
+            f"the download failed on {len(m.failed_nodes)} node(s): {_names(m.failed_nodes)}",
+            agent_pods_command(m.failed_nodes[0]),
+        )
+    ]
+
+
+def stalled_nodes(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    stalled = [
+        row
+        for row in m.nodes
+        if row.state is NodeState.UPDATING
+        and row.exists is not False
+        and row.last_update_age_seconds is not None
+        and row.last_update_age_seconds > STALL_AFTER_SECONDS
+    ]
+    if not stalled:
+        return []
+    oldest = max(row.last_update_age_seconds or 0 for row in stalled)
+    return [
+        Diagnosis(
+            "node-stalled",
+            Severity.WARNING,
+            f"no download progress for up to {printers.human_age(oldest)} on "
+            f"{len(stalled)} node(s): {_names([r.node for r in stalled])}",
+            agent_pods_command(stalled[0].node),
+        )
+    ]
+
+
+def orphaned_configmaps(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if not ctx.nodes_known:
+        return []
+    gone = [r.node for r in m.nodes if r.exists is False and r.config_map is not None]
+    if not gone:
+        return []
+    return [
+        Diagnosis(
+            "configmap-orphaned",
+            Severity.WARNING,
+            f"model-agent ConfigMap(s) for node(s) that no longer exist: {_names(gone)}; "
+            "OME ignores them",
+            f"kubectl delete configmap {gone[0]} -n {naming.AGENT_NAMESPACE}",
+        )
+    ]
+
+
+def label_configmap_mismatch(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """The label (what pods select on) and the ConfigMap (what OME counts) disagree.
+
+    A label without a ConfigMap entry is skipped: the agent writes the label first.
+    """
+    if not (ctx.nodes_known and ctx.configmaps_known):
+        return []
+    differ = [
+        (r, r.config_map)
+        for r in m.nodes
+        if r.exists
+        and r.config_map is not None
+        and r.config_map is not NodeState.UNKNOWN
+        and r.label != r.config_map  # a str enum: compares by value, without .value per row
+    ]
+    if not differ:
+        return []
+    first, entry = differ[0]
+    return [
+        Diagnosis(
+            "label-configmap-mismatch",
+            Severity.WARNING,
+            f"node label and model-agent ConfigMap disagree on {len(differ)} node(s), e.g. "
+            f"{first.node}: label {first.label or 'missing'}, ConfigMap {entry.value}",
+            f"kubectl get node {first.node} -L {m.label_key}",
+        )
+    ]
+
+
+def no_matching_nodes(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if not ctx.nodes_known or m.scheme is StorageScheme.PVC or m.targeted != 0:
+        return []
+    selector = ",".join(f"{k}={v}" for k, v in sorted(m.node_selector.items()))
+    step = f"kubectl get nodes -l {selector}" if selector else "kubectl get nodes --show-labels"
+    return [
+        Diagnosis(
+            "no-matching-nodes",
+            Severity.ERROR,
+            "no node matches the model's nodeSelector/nodeAffinity, so no node downloads it",
+            step,
+        )
+    ]
+
+
+# -- model rules -------------------------------------------------------------------------------
+
+
+def disabled_model(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if not m.disabled:
+        return []
+    patch = json.dumps({"spec": {"disabled": False}}, separators=(",", ":"))
+    return [
+        Diagnosis(
+            "model-disabled",
+            Severity.WARNING,
+            "the model is disabled (spec.disabled: true)",
+            f"kubectl patch {model_ref(m)} --type merge -p '{patch}'",
+        )
+    ]
+
+
+def hashed_label_key(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    if not m.label_key_hashed:
+        return []
+    return [
+        Diagnosis(
+            "hashed-label-key",
+            Severity.INFO,
+            f"the name is too long for a node label, so OME uses the shortened key {m.label_key}",
+            f"kubectl get nodes -L {m.label_key}",
+        )
+    ]
+
+
+def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """Serving pods wait for a node labelled Ready for the model."""
+    for service in m.services or ():
+        for workload in service.workloads or ():
+            if workload.mode is WorkloadMode.PENDING:
+                claim = m.claim.name if m.claim else None
+                step = (
+                    patch_command(service.namespace, service.name, claim)
+                    if claim
+                    else create_command(m)
+                )
+                return [
+                    Diagnosis(
+                        "workloads-pending",
+                        Severity.WARNING,
+                        f"{workload.kind} {service.namespace}/{workload.name} of "
+                        f"InferenceService {service.name} waits for a node labelled "
+                        f"{m.label_key}, which no node has",
+                        step,
+                    )
+                ]
+    return []
+
+
+RULES: tuple[Rule, ...] = (
+    pvc_on_released_ome,
+    pvc_uri_invalid,
+    condition_reasons,
+    pvc_claim_observed,
+    pvc_uri_without_namespace,
+    pvc_uri_unsafe,
+    undownloadable_scheme,
+    path_outside_agent_root,
+    disabled_model,
+    no_matching_nodes,
+    failed_nodes,
+    stalled_nodes,
+    orphaned_configmaps,
+    label_configmap_mismatch,
+    workloads_pending,
+    hashed_label_key,
+)
+
+
+def diagnose(m: ModelStatus, ctx: RuleContext) -> tuple[Diagnosis, ...]:
+    """All diagnoses for one model: first of each code, most severe first, rule order kept."""
+    seen: set[str] = set()
+    found = []
+    for rule in RULES:
+        for d in rule(m, ctx):
+            if d.code not in seen:
+                seen.add(d.code)
+                found.append(d)
+    return tuple(sorted(found, key=lambda d: d.severity.rank))

@@ -1,0 +1,1221 @@
+"""Every model's transit state, per node, built from the objects the API returned (pure).
+
+`build_statuses` takes plain dicts as the API returns them and gives one `ModelStatus` per model,
+with the diagnoses of `kubectl_omepvc.core.diagnoses` attached. A source passed as `None` was not
+readable (forbidden, not served): the status says "unknown" for what depended on it instead of
+guessing. Everything is indexed once (ConfigMap entries and node labels by model key, nodes by
+label, workloads by InferenceService), so the work is linear in the size of the input.
+
+JSON schema (`StatusReport.as_dict()`, for `-o json|yaml`; keys are stable, new keys may be added):
+
+    apiVersion: ome-pvc.io/v1alpha1
+    kind: ModelStatusList
+    warnings: [str]                  # input problems (malformed ConfigMap entries or keys)
+    items:                           # one per model, ModelStatus.as_dict():
+      kind: ClusterBaseModel | BaseModel
+      namespace: str | null          # null for a ClusterBaseModel
+      name: str
+      state: str | null              # status.state as OME wrote it (In_Transit, Ready, Failed)
+      disabled: bool                 # spec.disabled
+      ageSeconds: int | null         # since metadata.creationTimestamp
+      storage:
+        uri: str | null              # spec.storage.storageUri
+        scheme: oci|pvc|vendor|hf|s3|az|gs|github|local|unknown
+        path: str | null             # spec.storage.path
+        key: str | null              # spec.storage.key (a Secret name)
+        nodeSelector: {str: str}
+        nodeAffinity: object | null  # spec.storage.nodeAffinity, as given
+      labelKey: str                  # the node label OME's agent writes for this model
+      labelKeyHashed: bool           # OME shortened it (long name)
+      ready: int                     # nodes in state Ready
+      targeted: int | null           # nodes selected, labelled or with a ConfigMap entry;
+                                     # null when neither nodes nor ConfigMaps were readable
+      failedNodes: [str]
+      updatingNodes: [str]
+      progressPercent: float | null  # bytes done / bytes total over the Updating nodes
+      reported: {nodesReady: [str], nodesFailed: [str]}   # status lists written by OME
+      nodes:                         # one per node that is selected, labelled, has a
+        - node: str                  # ConfigMap entry or is in the reported lists
+          state: Ready | Updating | Failed | unknown | Pending   # Pending: nothing reported yet
+          exists: bool | null        # the Node exists (null: nodes not readable)
+          selected: bool | null      # matches the model's node selection
+          label: str | null          # value of labelKey on the node
+          configMap: str | null      # status of the node's ConfigMap entry (unknown: malformed)
+          phase: str | null          # scanning | downloading | finalizing
+          bytes: {completed: int | null, total: int | null}
+          files: {completed: int | null, total: int | null}
+          speedBytesPerSec: float | null
+          etaSeconds: int | null
+          lastUpdateAgeSeconds: int | null
+      conditions: null | [           # null: the model status has no conditions (released OME)
+          {type, status, reason, message: str | null, ageSeconds: int | null}]
+      claim: null | {                # only for pvc:// models
+          uri: {namespace: str | null, claim: str, subPath: str} | null,
+          error: str | null,         # why OME's parser rejects the URI
+          strictProblems: [str],     # what the plugin's stricter rules reject
+          namespace: str | null,     # where OME looks for the claim
+          exists: bool | null, phase: str | null, capacity: str | null,
+          accessModes: [str], storageClass: str | null,
+          volume: str | null,        # the bound PersistentVolume
+          volumeNodeAffinity: object | null}
+      inferenceServices: null | [    # null: InferenceServices not readable
+          {namespace, name, workloads: null | [   # null: workloads not readable
+              {kind, name, mode: hostPath | pvc-patched | pvc-native |
+                                 pending-node-selector | unknown,
+               strategy: str | null, description: str,
+               replicas: int | null, readyReplicas: int | null}]}]
+      diagnoses: [{code: str, severity: info | warning | error, message: str, next: str | null}]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from kubectl_omepvc import printers
+from kubectl_omepvc.core import naming, storage_uri
+from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.storage_uri import PvcUri, PvcUriError, StorageScheme
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.core.diagnoses import Diagnosis
+
+API_VERSION = "ome-pvc.io/v1alpha1"
+LIST_KIND = "ModelStatusList"
+
+ISVC_LABEL = "ome.io/inferenceservice"
+AGENT_ROOT_FLAG = "--models-root-dir"
+AGENT_DEFAULT_ROOT = "/mnt/models"  # the agent binary's default
+STORAGE_COLUMN_WIDTH = 48
+# ConfigMap keys the agent writes beside model entries (e.g. Hugging Face artifact records).
+NON_MODEL_KEY_PREFIXES = ("artifact.",)
+
+Obj = Mapping[str, Any]
+
+
+class NodeState(str, enum.Enum):
+    """A model's state on one node."""
+
+    READY = "Ready"
+    UPDATING = "Updating"
+    FAILED = "Failed"
+    UNKNOWN = "unknown"  # an entry or label we cannot read
+    PENDING = "Pending"  # selected, but the agent has reported nothing yet
+
+
+class WorkloadMode(str, enum.Enum):
+    """How a serving workload gets the model's weights."""
+
+    HOST_PATH = "hostPath"
+    PATCHED = "pvc-patched"  # switched to a claim by this plugin
+    NATIVE_PVC = "pvc-native"  # OME mounts the claim itself (pvc:// model, newer OME)
+    PENDING = "pending-node-selector"
+    UNKNOWN = "unknown"
+
+
+# -- small readers -----------------------------------------------------------------------------
+
+
+def _get(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]...; None as soon as a step is missing or not a mapping."""
+    for step in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(step)
+    return obj
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})?"
+)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp (Go writes up to 9 fraction digits) → aware datetime, or None."""
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339.fullmatch(value.strip())
+    if not match:
+        return None
+    date, clock, fraction, zone = match.groups()
+    micro = f".{(fraction or '0')[:6]:0<6}"
+    offset = "+00:00" if zone in (None, "Z", "z") else zone
+    try:
+        return datetime.fromisoformat(f"{date}T{clock}{micro}{offset}")
+    except ValueError:
+        return None
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def _seconds_since(then: datetime | None, now: datetime) -> float | None:
+    return None if then is None else (now - then).total_seconds()
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds)
+
+
+# -- per-node records --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    """The agent's download progress on one node (cleared by OME at Ready/Failed)."""
+
+    phase: str | None = None
+    total_bytes: int | None = None
+    completed_bytes: int | None = None
+    total_files: int | None = None
+    completed_files: int | None = None
+    speed_bytes_per_sec: float | None = None
+    last_updated: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, data: Obj) -> Progress:
+        return cls(
+            phase=_str(data.get("phase")),
+            total_bytes=_int(data.get("totalBytes")),
+            completed_bytes=_int(data.get("completedBytes")),
+            total_files=_int(data.get("totalFiles")),
+            completed_files=_int(data.get("completedFiles")),
+            speed_bytes_per_sec=_num(data.get("speedBytesPerSec")),
+            last_updated=parse_time(data.get("lastUpdated")),
+        )
+
+    @property
+    def percent(self) -> float | None:
+        if not self.total_bytes or self.completed_bytes is None:
+            return None
+        return 100.0 * self.completed_bytes / self.total_bytes
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.speed_bytes_per_sec or self.total_bytes is None:
+            return None
+        remaining = self.total_bytes - (self.completed_bytes or 0)
+        return max(remaining, 0) / self.speed_bytes_per_sec
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentEntry:
+    """One value of a model-agent ConfigMap; `problem` says why it reads as unknown."""
+
+    status: NodeState
+    progress: Progress | None = None
+    problem: str | None = None
+
+
+_ENTRY_STATES = {s.value: s for s in (NodeState.READY, NodeState.UPDATING, NodeState.FAILED)}
+
+
+def parse_agent_entry(raw: Any) -> AgentEntry:
+    """A ConfigMap value (`{"name", "status", "progress"?}` as JSON) → AgentEntry."""
+    if not isinstance(raw, str):
+        return AgentEntry(NodeState.UNKNOWN, problem="the value is not a string")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return AgentEntry(NodeState.UNKNOWN, problem="the value is not valid JSON")
+    if not isinstance(data, Mapping):
+        return AgentEntry(NodeState.UNKNOWN, problem="the value is not a JSON object")
+    status = _ENTRY_STATES.get(data.get("status"))
+    progress = data.get("progress")
+    parsed = Progress.from_dict(progress) if isinstance(progress, Mapping) else None
+    if status is None:
+        return AgentEntry(
+            NodeState.UNKNOWN, parsed, problem=f"unknown status {data.get('status')!r}"
+        )
+    return AgentEntry(status, parsed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One node's view of one model."""
+
+    node: str
+    state: NodeState
+    exists: bool | None = None
+    selected: bool | None = None
+    label: str | None = None
+    config_map: NodeState | None = None  # the ConfigMap entry's status; None: no entry
+    progress: Progress | None = None
+    last_update_age_seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        p = self.progress or Progress()
+        return {
+            "node": self.node,
+            "state": self.state.value,
+            "exists": self.exists,
+            "selected": self.selected,
+            "label": self.label,
+            "configMap": None if self.config_map is None else self.config_map.value,
+            "phase": p.phase,
+            "bytes": {"completed": p.completed_bytes, "total": p.total_bytes},
+            "files": {"completed": p.completed_files, "total": p.total_files},
+            "speedBytesPerSec": p.speed_bytes_per_sec,
+            "etaSeconds": _whole(p.eta_seconds),
+            "lastUpdateAgeSeconds": _whole(self.last_update_age_seconds),
+        }
+
+
+# -- model-level records -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    age_seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "ageSeconds": _whole(self.age_seconds),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimStatus:
+    """The claim behind a `pvc://` model; `None` fields were not readable or not set."""
+
+    uri: PvcUri | None
+    error: str | None = None
+    strict_problems: tuple[str, ...] = ()
+    namespace: str | None = None
+    exists: bool | None = None
+    phase: str | None = None
+    capacity: str | None = None
+    access_modes: tuple[str, ...] = ()
+    storage_class: str | None = None
+    volume: str | None = None
+    volume_node_affinity: Obj | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.uri.claim if self.uri else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri.as_dict() if self.uri else None,
+            "error": self.error,
+            "strictProblems": list(self.strict_problems),
+            "namespace": self.namespace,
+            "exists": self.exists,
+            "phase": self.phase,
+            "capacity": self.capacity,
+            "accessModes": list(self.access_modes),
+            "storageClass": self.storage_class,
+            "volume": self.volume,
+            "volumeNodeAffinity": self.volume_node_affinity,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadUse:
+    kind: str
+    name: str
+    mode: WorkloadMode
+    strategy: str | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+
+    @property
+    def description(self) -> str:
+        if self.mode is WorkloadMode.PATCHED:
+            return f"pvc (patched by kubectl-ome-pvc: {self.strategy or 'unknown'})"
+        return {
+            WorkloadMode.HOST_PATH: "hostPath",
+            WorkloadMode.NATIVE_PVC: "pvc (OME native)",
+            WorkloadMode.PENDING: "Pending (model nodeSelector)",
+            WorkloadMode.UNKNOWN: "no model volume found",
+        }[self.mode]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "mode": self.mode.value,
+            "strategy": self.strategy,
+            "description": self.description,
+            "replicas": self.replicas,
+            "readyReplicas": self.ready_replicas,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceUse:
+    """An InferenceService that uses the model; `workloads` None when not readable."""
+
+    namespace: str
+    name: str
+    workloads: tuple[WorkloadUse, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        workloads = None if self.workloads is None else [w.as_dict() for w in self.workloads]
+        return {"namespace": self.namespace, "name": self.name, "workloads": workloads}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentRoot:
+    """Where the model-agent's downloads reach the node: a hostPath mounted in its container."""
+
+    models_root: str  # the --models-root-dir argument
+    mount_path: str  # where the hostPath volume is mounted in the agent
+    host_path: str  # the node directory behind it
+
+    def node_path(self, path: str) -> str | None:
+        """Where a download to `path` (inside the agent) lands on the node; None: nowhere."""
+        path = posixpath.normpath(path)
+        if not _within(path, self.mount_path):
+            return None
+        rel = posixpath.relpath(path, self.mount_path)
+        return posixpath.normpath(posixpath.join(self.host_path, rel))
+
+    def reaches_node(self, path: str) -> bool:
+        """True when the agent's download to `path` is what a hostPath `path` shows on the node."""
+        return self.node_path(path) == posixpath.normpath(path)
+
+
+def _within(path: str, parent: str) -> bool:
+    parent = posixpath.normpath(parent)
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStatus:
+    kind: ModelKind
+    namespace: str | None
+    name: str
+    uri: str | None
+    scheme: StorageScheme
+    path: str | None
+    state: str | None
+    label_key: str
+    label_key_hashed: bool
+    key: str | None = None
+    node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    node_affinity: Obj | None = None
+    disabled: bool = False
+    age_seconds: float | None = None
+    nodes: tuple[NodeRow, ...] = ()
+    ready: int = 0
+    targeted: int | None = 0
+    failed_nodes: tuple[str, ...] = ()
+    updating_nodes: tuple[str, ...] = ()
+    progress_percent: float | None = None
+    reported_ready: tuple[str, ...] = ()
+    reported_failed: tuple[str, ...] = ()
+    conditions: tuple[Condition, ...] | None = None
+    claim: ClaimStatus | None = None
+    services: tuple[ServiceUse, ...] | None = None
+    diagnoses: tuple[Diagnosis, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == "Ready"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "namespace": self.namespace,
+            "name": self.name,
+            "state": self.state,
+            "disabled": self.disabled,
+            "ageSeconds": _whole(self.age_seconds),
+            "storage": {
+                "uri": self.uri,
+                "scheme": self.scheme.value,
+                "path": self.path,
+                "key": self.key,
+                "nodeSelector": dict(self.node_selector),
+                "nodeAffinity": self.node_affinity,
+            },
+            "labelKey": self.label_key,
+            "labelKeyHashed": self.label_key_hashed,
+            "ready": self.ready,
+            "targeted": self.targeted,
+            "failedNodes": list(self.failed_nodes),
+            "updatingNodes": list(self.updating_nodes),
+            "progressPercent": (
+                None if self.progress_percent is None else round(self.progress_percent, 1)
+            ),
+            "reported": {
+                "nodesReady": list(self.reported_ready),
+                "nodesFailed": list(self.reported_failed),
+            },
+            "nodes": [row.as_dict() for row in self.nodes],
+            "conditions": (
+                None if self.conditions is None else [c.as_dict() for c in self.conditions]
+            ),
+            "claim": self.claim.as_dict() if self.claim else None,
+            "inferenceServices": (
+                None if self.services is None else [s.as_dict() for s in self.services]
+            ),
+            "diagnoses": [d.as_dict() for d in self.diagnoses],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusReport:
+    models: tuple[ModelStatus, ...]
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": LIST_KIND,
+            "warnings": list(self.warnings),
+            "items": [m.as_dict() for m in self.models],
+        }
+
+
+# -- node selection, as OME's model-agent evaluates it -----------------------------------------
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _compare(node_value: str, wanted: str, greater: bool) -> bool:
+    # OME compares as integers when both parse, else as strings.
+    if _INTEGER.fullmatch(node_value) and _INTEGER.fullmatch(wanted):
+        a, b = int(node_value), int(wanted)
+    else:
+        return node_value > wanted if greater else node_value < wanted
+    return a > b if greater else a < b
+
+
+def expression_matches(labels: Mapping[str, str], node_name: str, expr: Obj) -> bool:
+    """One NodeSelectorRequirement on one node, with OME's agent semantics.
+
+    The key is looked up in the labels first, then `metadata.name` means the node name.
+    """
+    key = expr.get("key")
+    operator = expr.get("operator")
+    values = _strings(expr.get("values"))
+    value: str | None = labels.get(key) if isinstance(key, str) else None
+    if value is None and key == "metadata.name":
+        value = node_name
+    if value is None:
+        return operator == "DoesNotExist"
+    if operator == "In":
+        return value in values
+    if operator == "NotIn":
+        return value not in values
+    if operator == "Exists":
+        return True
+    if operator in ("Gt", "Lt") and values:
+        return _compare(value, values[0], greater=operator == "Gt")
+    return False
+
+
+def node_matches(
+    labels: Mapping[str, str],
+    node_name: str,
+    node_selector: Mapping[str, str],
+    terms: Sequence[Obj],
+) -> bool:
+    """Whether the agent on this node downloads a model with this selection.
+
+    nodeSelector: every pair must match. Required affinity terms are ORed, their expressions
+    and fields ANDed; an empty term list (or an empty term) selects every node, as in OME.
+    """
+    if any(labels.get(k) != v for k, v in node_selector.items()):
+        return False
+    if not terms:
+        return True
+    for term in terms:
+        exprs = [*(term.get("matchExpressions") or []), *(term.get("matchFields") or [])]
+        if all(isinstance(e, Mapping) and expression_matches(labels, node_name, e) for e in exprs):
+            return True
+    return False
+
+
+def required_terms(node_affinity: Any) -> list[Obj]:
+    terms = _get(
+        node_affinity, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"
+    )
+    return [t for t in terms if isinstance(t, Mapping)] if isinstance(terms, list) else []
+
+
+# -- indexes -----------------------------------------------------------------------------------
+
+
+class _NodeIndex:
+    """Nodes by name, model labels by key, and (label, value) → nodes for nodeSelectors."""
+
+    def __init__(self, nodes: Iterable[Obj] | None) -> None:
+        self.known = nodes is not None
+        self.labels_of: dict[str, Mapping[str, str]] = {}
+        self.model_labels: dict[str, dict[str, str]] = {}
+        self._by_pair: dict[tuple[str, str], set[str]] = {}
+        self._selection_memo: dict[str, frozenset[str]] = {}
+        prefix = f"{naming.LABEL_DOMAIN}/"
+        for node in nodes or ():
+            name = _str(_get(node, "metadata", "name"))
+            if name is None:
+                continue
+            labels = _get(node, "metadata", "labels")
+            labels = labels if isinstance(labels, Mapping) else {}
+            self.labels_of[name] = labels
+            for key, value in labels.items():
+                # Model labels (one per model per node) stay out of the selector index.
+                if key.startswith(prefix):
+                    self.model_labels.setdefault(key, {})[name] = value
+                else:
+                    self._by_pair.setdefault((key, value), set()).add(name)
+
+    def _nodes_with(self, key: str, value: str) -> set[str]:
+        if key.startswith(f"{naming.LABEL_DOMAIN}/"):
+            return {n for n, v in self.model_labels.get(key, {}).items() if v == value}
+        return self._by_pair.get((key, value), set())
+
+    def select(self, node_selector: Mapping[str, str], node_affinity: Any) -> frozenset[str]:
+        """Nodes the agent downloads on; memoised, since most models share a selection."""
+        terms = required_terms(node_affinity)
+        memo_key = json.dumps([node_selector, terms], sort_keys=True, default=str)
+        hit = self._selection_memo.get(memo_key)
+        if hit is not None:
+            return hit
+        candidates: Iterable[str] = self.labels_of
+        for key, value in node_selector.items():
+            candidates = self._nodes_with(key, value).intersection(candidates)
+        selected = frozenset(
+            n for n in candidates if node_matches(self.labels_of[n], n, node_selector, terms)
+        )
+        self._selection_memo[memo_key] = selected
+        return selected
+
+
+_CLUSTER_KEY_PREFIX = f"{naming.CLUSTER_TYPE}."
+
+
+class _AgentIndex:
+    """Model-agent ConfigMap entries by data key, parsed lazily and once per distinct value."""
+
+    def __init__(self, configmaps: Iterable[Obj] | None) -> None:
+        self.known = configmaps is not None
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.bad_keys: dict[str, list[str]] = {}
+        self.parsed: dict[str, AgentEntry] = {}  # raw value → entry
+        for cm in configmaps or ():
+            node = _str(_get(cm, "metadata", "name"))
+            data = cm.get("data")
+            if node is None or not isinstance(data, Mapping):
+                continue
+            for key, raw in data.items():
+                if (
+                    not key.startswith(_CLUSTER_KEY_PREFIX)
+                    and naming.parse_configmap_key(key) is None
+                ):
+                    if not key.startswith(NON_MODEL_KEY_PREFIXES):
+                        self.bad_keys.setdefault(key, []).append(node)
+                    continue
+                # The API only stores strings; anything else reads as malformed.
+                self.entries.setdefault(key, {})[node] = raw if isinstance(raw, str) else ""
+
+    def parse(self, raw: Any) -> AgentEntry:
+        # Entries for one model are often byte-identical across nodes: parse each text once.
+        if not isinstance(raw, str):
+            return parse_agent_entry(raw)
+        entry = self.parsed.get(raw)
+        if entry is None:
+            entry = self.parsed[raw] = parse_agent_entry(raw)
+        return entry
+
+
+def _isvc_model_ref(isvc: Obj) -> tuple[ModelKind | None, str] | None:
+    """(kind, model name) an InferenceService points at; kind None for the legacy field."""
+    model = _get(isvc, "spec", "model")
+    if isinstance(model, Mapping) and _str(model.get("name")):
+        kind = model.get("kind") or ModelKind.CLUSTER.value  # the CRD's default
+        try:
+            return ModelKind(kind), model["name"]
+        except ValueError:
+            return None
+    legacy = _str(_get(isvc, "spec", "baseModel")) or _str(
+        _get(isvc, "spec", "predictor", "model", "baseModel")
+    )
+    return (None, legacy) if legacy else None
+
+
+class _ServiceIndex:
+    """InferenceServices by the model they use; workloads by their InferenceService."""
+
+    def __init__(
+        self,
+        isvcs: Iterable[Obj] | None,
+        workloads: Iterable[Obj] | None,
+        base_models: set[tuple[str, str]],
+    ) -> None:
+        self.known = isvcs is not None
+        self.workloads_known = workloads is not None
+        self.by_model: dict[tuple[ModelKind, str | None, str], list[Obj]] = {}
+        for isvc in isvcs or ():
+            ns = _str(_get(isvc, "metadata", "namespace")) or ""
+            ref = _isvc_model_ref(isvc)
+            if ref is None:
+                continue
+            kind, name = ref
+            if kind is None:  # legacy reference: a BaseModel in the namespace wins
+                kind = ModelKind.NAMESPACED if (ns, name) in base_models else ModelKind.CLUSTER
+            key = (kind, ns if kind is ModelKind.NAMESPACED else None, name)
+            self.by_model.setdefault(key, []).append(isvc)
+        self.workloads_of: dict[tuple[str, str], list[Obj]] = {}
+        for workload in workloads or ():
+            owner = _workload_owner(workload)
+            if owner:
+                ns = _str(_get(workload, "metadata", "namespace")) or ""
+                self.workloads_of.setdefault((ns, owner), []).append(workload)
+
+
+def _workload_owner(workload: Obj) -> str | None:
+    for ref in _get(workload, "metadata", "ownerReferences") or []:
+        if (
+            isinstance(ref, Mapping)
+            and ref.get("kind") == "InferenceService"
+            and ref.get("controller")
+        ):
+            return _str(ref.get("name"))
+    return _str(_get(workload, "metadata", "labels", ISVC_LABEL))
+
+
+# -- workloads ---------------------------------------------------------------------------------
+
+
+def workload_kind(workload: Obj) -> str:
+    """The kind of a listed workload (LIST items of built-in types carry no `kind`)."""
+    kind = _str(workload.get("kind"))
+    if kind:
+        return kind
+    if _get(workload, "spec", "leaderWorkerTemplate") is not None:
+        return "LeaderWorkerSet"
+    return "Deployment"
+
+
+def pod_specs(workload: Obj) -> list[Obj]:
+    """Every pod template spec of a Deployment, Knative Service or LeaderWorkerSet."""
+    specs = [
+        _get(workload, "spec", "template", "spec"),
+        _get(workload, "spec", "leaderWorkerTemplate", "leaderTemplate", "spec"),
+        _get(workload, "spec", "leaderWorkerTemplate", "workerTemplate", "spec"),
+    ]
+    return [s for s in specs if isinstance(s, Mapping)]
+
+
+def patch_strategy(annotation: Any) -> str:
+    """The `strategy` recorded in the plugin's `ome-pvc.io/original` annotation."""
+    try:
+        data = json.loads(annotation) if isinstance(annotation, str) else None
+    except ValueError:
+        data = None
+    strategy = data.get("strategy") if isinstance(data, Mapping) else None
+    return strategy if isinstance(strategy, str) and strategy else "unknown"
+
+
+def classify_workload(
+    workload: Obj,
+    model_name: str,
+    path: str | None,
+    label_key: str,
+    labelled: Mapping[str, str],
+    nodes_known: bool,
+) -> WorkloadUse:
+    """How one workload gets the model: patched, Pending on the nodeSelector, hostPath, claim."""
+    kind = workload_kind(workload)
+    name = _str(_get(workload, "metadata", "name")) or "?"
+    replicas = _int(_get(workload, "spec", "replicas"))
+    if replicas is None and kind in ("Deployment", "LeaderWorkerSet"):
+        replicas = 1
+    ready = _int(_get(workload, "status", "readyReplicas")) or 0
+    annotations = _get(workload, "metadata", "annotations") or {}
+    if naming.ORIGINAL_ANNOTATION in annotations:
+        strategy = patch_strategy(annotations[naming.ORIGINAL_ANNOTATION])
+        return WorkloadUse(kind, name, WorkloadMode.PATCHED, strategy, replicas, ready)
+    specs = pod_specs(workload)
+    if nodes_known and (replicas is None or ready < replicas):
+        for spec in specs:
+            wanted = _get(spec, "nodeSelector", label_key)
+            if wanted is not None and wanted not in labelled.values():
+                return WorkloadUse(kind, name, WorkloadMode.PENDING, None, replicas, ready)
+    volumes = [v for s in specs for v in s.get("volumes") or [] if isinstance(v, Mapping)]
+    for volume in volumes:
+        host = _get(volume, "hostPath", "path")
+        if volume.get("name") == model_name or (path and host == path):
+            if host is not None:
+                return WorkloadUse(kind, name, WorkloadMode.HOST_PATH, None, replicas, ready)
+            if volume.get("persistentVolumeClaim") is not None:
+                return WorkloadUse(kind, name, WorkloadMode.NATIVE_PVC, None, replicas, ready)
+    return WorkloadUse(kind, name, WorkloadMode.UNKNOWN, None, replicas, ready)
+
+
+# -- the model-agent DaemonSet -----------------------------------------------------------------
+
+
+def _flag(argv: Sequence[Any], flag: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if not isinstance(arg, str):
+            continue
+        if arg.startswith(f"{flag}="):
+            return arg.split("=", 1)[1] or None
+        if arg == flag and i + 1 < len(argv) and isinstance(argv[i + 1], str):
+            return str(argv[i + 1])
+    return None
+
+
+def agent_root(daemonset: Obj | None) -> AgentRoot | None:
+    """The agent's models root and the hostPath behind it; None when it cannot be told."""
+    if daemonset is None:
+        return None
+    spec = _get(daemonset, "spec", "template", "spec") or {}
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    if not containers:
+        return None
+    chosen, root = containers[0], None
+    for container in containers:
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        root = _flag(argv, AGENT_ROOT_FLAG)
+        if root:
+            chosen = container
+            break
+    root = posixpath.normpath(root or AGENT_DEFAULT_ROOT)
+    host_volumes = {
+        v.get("name"): _get(v, "hostPath", "path")
+        for v in spec.get("volumes") or []
+        if isinstance(v, Mapping) and _get(v, "hostPath", "path")
+    }
+    best: tuple[str, str] | None = None
+    for mount in chosen.get("volumeMounts") or []:
+        mount_path = _str(_get(mount, "mountPath"))
+        host = host_volumes.get(_get(mount, "name"))
+        if mount_path is None or host is None or mount.get("subPath"):
+            continue
+        mount_path = posixpath.normpath(mount_path)
+        if _within(root, mount_path) and (best is None or len(mount_path) > len(best[0])):
+            best = (mount_path, posixpath.normpath(host))
+    return AgentRoot(root, best[0], best[1]) if best else None
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _model_kind(model: Obj) -> ModelKind:
+    kind = model.get("kind")
+    if kind in (ModelKind.CLUSTER.value, ModelKind.NAMESPACED.value):
+        return ModelKind(kind)
+    # LIST items of custom resources carry their kind; fall back on the scope otherwise.
+    return ModelKind.NAMESPACED if _get(model, "metadata", "namespace") else ModelKind.CLUSTER
+
+
+def _conditions(status: Obj, now: datetime) -> tuple[Condition, ...] | None:
+    raw = status.get("conditions")
+    if not isinstance(raw, list):
+        return None
+    return tuple(
+        Condition(
+            type=str(c.get("type") or ""),
+            status=str(c.get("status") or ""),
+            reason=_str(c.get("reason")),
+            message=_str(c.get("message")),
+            age_seconds=_seconds_since(parse_time(c.get("lastTransitionTime")), now),
+        )
+        for c in raw
+        if isinstance(c, Mapping)
+    )
+
+
+def claim_namespace(kind: ModelKind, model_namespace: str | None, uri: PvcUri) -> str | None:
+    """Where OME looks for the claim: a BaseModel's own namespace, else the URI's."""
+    return model_namespace if kind is ModelKind.NAMESPACED else uri.namespace
+
+
+def _claim_status(
+    kind: ModelKind,
+    model_namespace: str | None,
+    uri: str,
+    pvcs: Mapping[tuple[str, str], Obj] | None,
+    pvs: Mapping[str, Obj] | None,
+) -> ClaimStatus:
+    try:
+        parsed = storage_uri.parse_pvc_uri(uri)
+    except PvcUriError as exc:
+        return ClaimStatus(uri=None, error=str(exc))
+    namespace = claim_namespace(kind, model_namespace, parsed)
+    problems = tuple(storage_uri.strict_problems(parsed))
+    if pvcs is None or namespace is None:
+        return ClaimStatus(parsed, strict_problems=problems, namespace=namespace)
+    pvc = pvcs.get((namespace, parsed.claim))
+    if pvc is None:
+        return ClaimStatus(parsed, strict_problems=problems, namespace=namespace, exists=False)
+    volume = _str(_get(pvc, "spec", "volumeName"))
+    pv = pvs.get(volume) if pvs is not None and volume else None
+    affinity = _get(pv, "spec", "nodeAffinity") if pv is not None else None
+    return ClaimStatus(
+        parsed,
+        strict_problems=problems,
+        namespace=namespace,
+        exists=True,
+        phase=_str(_get(pvc, "status", "phase")),
+        capacity=_str(_get(pvc, "status", "capacity", "storage"))
+        or _str(_get(pvc, "spec", "resources", "requests", "storage")),
+        access_modes=_strings(_get(pvc, "status", "accessModes"))
+        or _strings(_get(pvc, "spec", "accessModes")),
+        storage_class=_str(_get(pvc, "spec", "storageClassName")),
+        volume=volume,
+        volume_node_affinity=affinity if isinstance(affinity, Mapping) else None,
+    )
+
+
+def _node_rows(
+    kind: ModelKind,
+    namespace: str | None,
+    name: str,
+    label_key: str,
+    storage: Obj,
+    scheme: StorageScheme,
+    reported_ready: tuple[str, ...],
+    reported_failed: tuple[str, ...],
+    nodes: _NodeIndex,
+    agents: _AgentIndex,
+    now: datetime,
+    warnings: list[str],
+) -> list[NodeRow]:
+    labelled = nodes.model_labels.get(label_key, {})
+    cm_key = naming.model_configmap_key(kind, name, namespace or "-")
+    entries = agents.entries.get(cm_key, {})
+    selected: frozenset[str] = frozenset()
+    if nodes.known and scheme is not StorageScheme.PVC:  # the agent skips pvc:// models
+        selector = storage.get("nodeSelector")
+        selector = selector if isinstance(selector, Mapping) else {}
+        selected = nodes.select(selector, storage.get("nodeAffinity"))
+    names = set(selected).union(labelled, entries, reported_ready, reported_failed)
+    ready_set, failed_set = set(reported_ready), set(reported_failed)
+    parse, cache, existing, known = agents.parse, agents.parsed, nodes.labels_of, nodes.known
+    rows = []
+    # This loop runs once per (model, node) pair: keep it to dict lookups.
+    for node in sorted(names):
+        label = labelled.get(node)
+        raw = entries.get(node)
+        entry = None if raw is None else cache.get(raw) or parse(raw)
+        if entry is not None:
+            state = entry.status
+            if entry.problem:
+                warnings.append(
+                    f"ConfigMap {naming.AGENT_NAMESPACE}/{node}, key {cm_key}: "
+                    f"{entry.problem}; the node is shown as unknown"
+                )
+        elif label is not None:
+            state = _ENTRY_STATES.get(label, NodeState.UNKNOWN)
+        elif node in ready_set:
+            state = NodeState.READY
+        elif node in failed_set:
+            state = NodeState.FAILED
+        else:
+            state = NodeState.PENDING
+        progress = None if entry is None else entry.progress
+        updated = None if progress is None else progress.last_updated
+        rows.append(
+            NodeRow(
+                node,
+                state,
+                (node in existing) if known else None,
+                (node in selected) if known else None,
+                label,
+                None if entry is None else entry.status,
+                progress,
+                None if updated is None else (now - updated).total_seconds(),
+            )
+        )
+    return rows
+
+
+def _aggregate_percent(rows: Iterable[NodeRow]) -> float | None:
+    done = total = 0
+    for row in rows:
+        p = row.progress
+        if p and p.total_bytes and p.completed_bytes is not None:
+            done += p.completed_bytes
+            total += p.total_bytes
+    return 100.0 * done / total if total else None
+
+
+def build_statuses(
+    models: Iterable[Obj],
+    *,
+    configmaps: Iterable[Obj] | None = None,
+    nodes: Iterable[Obj] | None = None,
+    inference_services: Iterable[Obj] | None = None,
+    workloads: Iterable[Obj] | None = None,
+    pvcs: Iterable[Obj] | None = None,
+    pvs: Iterable[Obj] | None = None,
+    agent_daemonset: Obj | None = None,
+    native_pvc: bool = False,
+    now: datetime,
+    keep_node_rows: bool = True,
+) -> StatusReport:
+    """One ModelStatus per model, in input order, with diagnoses; plus input warnings.
+
+    `configmaps`: the model-agent ConfigMaps in `ome` (listed by label); `workloads`: the
+    Deployments/LeaderWorkerSets/Knative Services of the InferenceServices' namespaces;
+    `native_pvc`: the cluster's OME has model conditions (the capability probe).
+    Any source may be None: not readable. `keep_node_rows=False` drops the per-node rows once
+    counted and diagnosed (the overview table needs none), so memory stays O(models).
+    """
+    # The rules read ModelStatus; importing them here keeps the import graph one-way at load.
+    from kubectl_omepvc.core import diagnoses
+
+    now = _aware(now)
+    model_list = list(models)
+    node_index = _NodeIndex(nodes)
+    agent_index = _AgentIndex(configmaps)
+    base_models = {
+        (_get(m, "metadata", "namespace") or "", _get(m, "metadata", "name") or "")
+        for m in model_list
+        if _model_kind(m) is ModelKind.NAMESPACED
+    }
+    services = _ServiceIndex(inference_services, workloads, base_models)
+    pvc_index = (
+        None
+        if pvcs is None
+        else {
+            (_get(p, "metadata", "namespace") or "", _get(p, "metadata", "name") or ""): p
+            for p in pvcs
+        }
+    )
+    pv_index = None if pvs is None else {_get(p, "metadata", "name") or "": p for p in pvs}
+    context = diagnoses.RuleContext(
+        native_pvc=native_pvc,
+        agent_root=agent_root(agent_daemonset),
+        nodes_known=node_index.known,
+        configmaps_known=agent_index.known,
+    )
+    warnings: list[str] = []
+    out = []
+    for model in model_list:
+        status = _build_one(
+            model, node_index, agent_index, services, pvc_index, pv_index, now, warnings
+        )
+        found = diagnoses.diagnose(status, context)
+        out.append(
+            dataclasses.replace(status, diagnoses=found)
+            if keep_node_rows
+            else dataclasses.replace(status, diagnoses=found, nodes=())
+        )
+    if agent_index.bad_keys:
+        shown = ", ".join(sorted(agent_index.bad_keys)[:5])
+        more = len(agent_index.bad_keys) - 5
+        warnings.append(
+            f"{len(agent_index.bad_keys)} key(s) in the model-agent ConfigMaps are not model "
+            f"keys and were ignored: {shown}" + (f" and {more} more" if more > 0 else "")
+        )
+    return StatusReport(tuple(out), tuple(warnings))
+
+
+def _build_one(
+    model: Obj,
+    nodes: _NodeIndex,
+    agents: _AgentIndex,
+    services: _ServiceIndex,
+    pvcs: Mapping[tuple[str, str], Obj] | None,
+    pvs: Mapping[str, Obj] | None,
+    now: datetime,
+    warnings: list[str],
+) -> ModelStatus:
+    kind = _model_kind(model)
+    name = _str(_get(model, "metadata", "name")) or ""
+    namespace = _str(_get(model, "metadata", "namespace")) if kind is ModelKind.NAMESPACED else None
+    storage = _get(model, "spec", "storage")
+    storage = storage if isinstance(storage, Mapping) else {}
+    status = model.get("status")
+    status = status if isinstance(status, Mapping) else {}
+    uri = _str(storage.get("storageUri"))
+    scheme = storage_uri.scheme_of(uri)
+    path = _str(storage.get("path"))
+    # A BaseModel always has a namespace; "-" only keeps a malformed object from aborting the run.
+    label_key = naming.model_label_key(kind, name, namespace or "-")
+    reported_ready = _strings(status.get("nodesReady"))
+    reported_failed = _strings(status.get("nodesFailed"))
+    rows = _node_rows(
+        kind, namespace, name, label_key, storage, scheme, reported_ready, reported_failed,
+        nodes, agents, now, warnings,
+    )  # fmt: skip
+    counted = [r for r in rows if r.exists is not False]  # OME ignores ConfigMaps of gone nodes
+    per_node_known = nodes.known or agents.known
+    if per_node_known:
+        ready = sum(r.state is NodeState.READY for r in counted)
+        targeted: int | None = len(counted)
+    else:
+        ready, targeted = len(reported_ready), None
+    updating = [r for r in counted if r.state is NodeState.UPDATING]
+    selector = storage.get("nodeSelector")
+    affinity = storage.get("nodeAffinity")
+    claim = (
+        _claim_status(kind, namespace, uri, pvcs, pvs)
+        if scheme is StorageScheme.PVC and uri
+        else None
+    )
+    return ModelStatus(
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        uri=uri,
+        scheme=scheme,
+        path=path,
+        state=_str(status.get("state")),
+        label_key=label_key,
+        label_key_hashed=naming.label_key_is_hashed(kind, name, namespace),
+        key=_str(storage.get("key")),
+        node_selector=dict(selector) if isinstance(selector, Mapping) else {},
+        node_affinity=affinity if isinstance(affinity, Mapping) else None,
+        disabled=_get(model, "spec", "disabled") is True,
+        age_seconds=_seconds_since(parse_time(_get(model, "metadata", "creationTimestamp")), now),
+        nodes=tuple(rows),
+        ready=ready,
+        targeted=targeted,
+        failed_nodes=tuple(r.node for r in counted if r.state is NodeState.FAILED)
+        if per_node_known
+        else reported_failed,
+        updating_nodes=tuple(r.node for r in updating),
+        progress_percent=_aggregate_percent(updating),
+        reported_ready=reported_ready,
+        reported_failed=reported_failed,
+        conditions=_conditions(status, now),
+        claim=claim,
+        services=_services_for(kind, namespace, name, path, label_key, services, nodes),
+    )
+
+
+def _services_for(
+    kind: ModelKind,
+    namespace: str | None,
+    name: str,
+    path: str | None,
+    label_key: str,
+    services: _ServiceIndex,
+    nodes: _NodeIndex,
+) -> tuple[ServiceUse, ...] | None:
+    if not services.known:
+        return None
+    labelled = nodes.model_labels.get(label_key, {})
+    out = []
+    for isvc in services.by_model.get((kind, namespace, name), []):
+        ns = _str(_get(isvc, "metadata", "namespace")) or ""
+        isvc_name = _str(_get(isvc, "metadata", "name")) or ""
+        workloads: tuple[WorkloadUse, ...] | None = None
+        if services.workloads_known:
+            workloads = tuple(
+                classify_workload(w, name, path, label_key, labelled, nodes.known)
+                for w in services.workloads_of.get((ns, isvc_name), [])
+            )
+        out.append(ServiceUse(ns, isvc_name, workloads))
+    return tuple(out)
+
+
+# -- table rendering ---------------------------------------------------------------------------
+
+OVERVIEW_HEADERS = (
+    "NAME", "NAMESPACE", "STORAGE", "STATE", "READY", "FAILED", "DOWNLOADING", "AGE",
+)  # fmt: skip
+WIDE_HEADERS = (*OVERVIEW_HEADERS, "PATH", "REASON")
+
+
+def overview_headers(wide: bool) -> tuple[str, ...]:
+    return WIDE_HEADERS if wide else OVERVIEW_HEADERS
+
+
+def ready_cell(m: ModelStatus) -> str:
+    if m.scheme is StorageScheme.PVC and not m.targeted and not m.ready:
+        return "-"  # no per-node downloads for a claim-backed model
+    return f"{m.ready}/{'?' if m.targeted is None else m.targeted}"
+
+
+def downloading_cell(m: ModelStatus) -> str:
+    count = len(m.updating_nodes)
+    if count and m.progress_percent is not None:
+        return f"{count} ({m.progress_percent:.0f}%)"
+    return str(count)
+
+
+def reason_cell(m: ModelStatus) -> str:
+    """The most severe warning or error; info-level diagnoses are not a reason."""
+    for d in m.diagnoses:
+        if d.severity.value != "info":
+            return d.code
+    return "-"
+
+
+def overview_row(m: ModelStatus, wide: bool = False) -> list[str]:
+    """One overview table row; columns as in `overview_headers(wide)`."""
+    storage = storage_uri.shorten_uri(m.uri, STORAGE_COLUMN_WIDTH) if m.uri else "-"
+    row = [
+        m.name,
+        m.namespace or "-",
+        storage,
+        m.state or "-",
+        ready_cell(m),
+        str(len(m.failed_nodes)),
+        downloading_cell(m),
+        printers.human_age(m.age_seconds),
+    ]
+    if wide:
+        row += [m.path or "-", reason_cell(m)]
+    return row
+
+
+def footer_note(m: ModelStatus) -> str | None:
+    """One line explaining a model that is not Ready (None when it is Ready)."""
+    if m.is_ready:
+        return None
+    for d in m.diagnoses:
+        if d.severity.value != "info":
+            return f"{m.display_name}: {d.message}"
+    if m.updating_nodes:
+        pct = "" if m.progress_percent is None else f", {m.progress_percent:.0f}% of bytes"
+        return f"{m.display_name}: downloading on {len(m.updating_nodes)} node(s){pct}"
+    return f"{m.display_name}: state {m.state or 'not reported yet'}"
+
+
+def resource_name(m: ModelStatus) -> str:
+    """`-o name` form: `clusterbasemodel.ome.io/<name>`."""
+    return f"{m.kind.resource}.ome.io/{m.name}"

@@ -1,0 +1,388 @@
+"""Each diagnosis rule on OME-shaped objects: when it fires, what it says, what to run next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubectl_omepvc.core import diagnoses, naming, status
+from kubectl_omepvc.core.diagnoses import Diagnosis, RuleContext, Severity
+from tests import factories as f
+
+CBM = "llama-3-2-1b-instruct"
+LABEL = naming.cluster_model_label_key(CBM)
+KEY = naming.cluster_model_configmap_key(CBM)
+RELEASED = RuleContext(native_pvc=False)
+NATIVE = RuleContext(native_pvc=True)
+
+
+def one(model: dict[str, Any], **sources: Any) -> status.ModelStatus:
+    (m,) = status.build_statuses([model], now=f.NOW, **sources).models
+    return m
+
+
+def codes(m: status.ModelStatus) -> list[str]:
+    return [d.code for d in m.diagnoses]
+
+
+def only(found: list[Diagnosis]) -> Diagnosis:
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- pvc:// ------------------------------------------------------------------------------------
+
+
+def test_pvc_model_on_released_ome_points_to_patch_when_served() -> None:
+    m = one(
+        f.cluster_base_model(CBM, uri="pvc://team-a:models/llama"),
+        inference_services=[f.inference_service("team-a", "llama", CBM)],
+    )
+    d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
+    assert (d.code, d.severity) == ("pvc-not-supported", Severity.ERROR)
+    assert "In_Transit forever" in d.message and "OEP-0004" in d.message
+    assert d.next == "kubectl ome-pvc patch llama -n team-a --claim models"
+    assert diagnoses.pvc_on_released_ome(m, NATIVE) == []
+
+
+def test_pvc_model_on_released_ome_points_to_create_when_unused() -> None:
+    m = one(f.base_model("team-a", "qwen", uri="pvc://models/qwen"), inference_services=[])
+    d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
+    assert d.next == "kubectl ome-pvc create --from-model qwen -n team-a"
+
+
+def test_not_fired_for_other_schemes() -> None:
+    assert diagnoses.pvc_on_released_ome(one(f.cluster_base_model(CBM)), RELEASED) == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "code", "severity", "next_", "words"),
+    [
+        ("PVCNotFound", "pvc-not-found", Severity.ERROR, "kubectl get pvc -n team-a",
+         "claim team-a/models does not exist"),
+        ("PVCNotBound", "pvc-not-bound", Severity.WARNING,
+         "kubectl describe pvc models -n team-a", "not Bound"),
+        ("MetadataPending", "pvc-metadata-pending", Severity.INFO,
+         f"kubectl ome-pvc status {CBM} --watch", "has not started"),
+        ("Extracting", "pvc-extracting", Severity.INFO, "kubectl get jobs -n team-a",
+         "metadata Job is reading"),
+        ("ExtractionFailed", "pvc-extraction-failed", Severity.ERROR,
+         "kubectl get jobs -n team-a", "meta/llama holds the model"),
+        ("ConfigMissing", "pvc-config-missing", Severity.ERROR,
+         f"kubectl describe clusterbasemodel {CBM}", "no config.json under meta/llama"),
+        ("PVCInvalid", "pvc-invalid", Severity.ERROR, f"kubectl edit clusterbasemodel {CBM}",
+         "rejected the pvc:// URI"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)  # fmt: skip
+def test_each_pvc_condition_reason_is_explained(
+    reason: str, code: str, severity: Severity, next_: str, words: str
+) -> None:
+    cond = f.condition("Ready", "False", reason, "from OME")
+    m = one(f.cluster_base_model(CBM, uri="pvc://team-a:models/meta/llama", conditions=[cond]))
+    d = only(diagnoses.condition_reasons(m, NATIVE))
+    assert (d.code, d.severity, d.next) == (code, severity, next_)
+    assert words in d.message and d.message.endswith("(OME: from OME)")
+
+
+def test_true_conditions_and_duplicates_say_nothing_extra() -> None:
+    conds = [
+        f.condition("SourceReachable", "True", "PVCValidated"),
+        f.condition("SourceReachable", "False", "PVCNotFound"),
+        f.condition("Ready", "False", "PVCNotFound"),
+        f.condition("Ready", "True", "Ready"),
+    ]
+    m = one(f.cluster_base_model(CBM, uri="pvc://team-a:models/x", conditions=conds))
+    assert [d.code for d in diagnoses.condition_reasons(m, NATIVE)] == ["pvc-not-found"] * 2
+    assert codes(m).count("pvc-not-found") == 1  # diagnose() keeps one per code
+
+
+def test_unknown_ready_reason_is_still_reported() -> None:
+    cond = f.condition("Ready", "False", "Throttled", "slow down")
+    m = one(f.cluster_base_model(CBM, conditions=[cond]))
+    d = only(diagnoses.condition_reasons(m, NATIVE))
+    assert d.code == "not-ready-condition" and "Throttled" in d.message
+
+
+@pytest.mark.parametrize(
+    ("pvcs", "expected"),
+    [
+        ([], "pvc-not-found"),
+        ([f.pvc("team-a", "models", phase="Pending")], "pvc-not-bound"),
+        ([f.pvc("team-a", "models")], None),
+        (None, None),
+    ],
+    ids=["missing", "pending", "bound", "not-readable"],
+)
+def test_claim_as_the_plugin_sees_it(pvcs: list[Any] | None, expected: str | None) -> None:
+    m = one(f.cluster_base_model(CBM, uri="pvc://team-a:models/x"), pvcs=pvcs)
+    found = diagnoses.pvc_claim_observed(m, RELEASED)
+    assert [d.code for d in found] == ([expected] if expected else [])
+
+
+def test_invalid_pvc_uri() -> None:
+    m = one(f.cluster_base_model(CBM, uri="pvc://a:b:c/x"))
+    d = only(diagnoses.pvc_uri_invalid(m, NATIVE))
+    assert d.code == "pvc-uri-invalid" and "more than one ':'" in d.message
+    assert d.next == f"kubectl edit clusterbasemodel {CBM}"
+    assert "pvc-uri-invalid" in codes(m)
+
+
+def test_unsafe_pvc_uri() -> None:
+    m = one(f.cluster_base_model(CBM, uri="pvc://ns:models/../../etc"))
+    d = only(diagnoses.pvc_uri_unsafe(m, NATIVE))
+    assert d.severity is Severity.WARNING and "'..' segment" in d.message
+    assert (
+        diagnoses.pvc_uri_unsafe(one(f.cluster_base_model(CBM, uri="pvc://ns:m/x")), NATIVE) == []
+    )
+
+
+def test_cluster_model_uri_without_namespace() -> None:
+    m = one(f.cluster_base_model(CBM, uri="pvc://models/x"))
+    d = only(diagnoses.pvc_uri_without_namespace(m, NATIVE))
+    assert "pvc://<namespace>:models/x" in d.message
+    namespaced = one(f.base_model("ns", "m", uri="pvc://models/x"))
+    assert diagnoses.pvc_uri_without_namespace(namespaced, NATIVE) == []
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", ["s3://b/x", "az://acct/c/x", "gs://b/x", "github://o/r@v1"])
+def test_schemes_the_agent_cannot_download(uri: str) -> None:
+    m = one(f.cluster_base_model(CBM, uri=uri))
+    d = only(diagnoses.undownloadable_scheme(m, RELEASED))
+    assert (d.code, d.severity) == ("unsupported-scheme", Severity.ERROR)
+    assert f"{uri.partition(':')[0]}:// URIs" in d.message and "stay Updating" in d.message
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [("HF://meta/x", "unknown-scheme"), ("hf://meta/x", None), ("oci://n/a/b/c/o/x", None)],
+    ids=["upper-case", "hf", "oci"],
+)
+def test_unknown_scheme(uri: str, expected: str | None) -> None:
+    found = diagnoses.undownloadable_scheme(one(f.cluster_base_model(CBM, uri=uri)), RELEASED)
+    assert [d.code for d in found] == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("path", "fires"),
+    [
+        ("/raid/models/meta/llama", False),
+        ("/mnt/data/models/llama", True),
+        ("/raid/models-2/llama", True),
+    ],
+    ids=["inside", "elsewhere", "sibling-prefix"],
+)
+def test_path_outside_agent_root(path: str, fires: bool) -> None:
+    m = one(f.cluster_base_model(CBM, path=path), agent_daemonset=f.agent_daemonset())
+    ctx = RuleContext(agent_root=status.agent_root(f.agent_daemonset()))
+    found = diagnoses.path_outside_agent_root(m, ctx)
+    assert [d.code for d in found] == (["path-outside-agent-root"] if fires else [])
+    if fires:
+        assert (
+            f"{path} is outside the model-agent's host directory /raid/models" in found[0].message
+        )
+    assert ("path-outside-agent-root" in codes(m)) is fires
+
+
+def test_path_check_skipped_without_the_daemonset() -> None:
+    m = one(f.cluster_base_model(CBM, path="/elsewhere/llama"))
+    assert diagnoses.path_outside_agent_root(m, RuleContext(agent_root=None)) == []
+    assert "path-outside-agent-root" not in codes(m)
+
+
+def test_path_mapped_to_another_host_directory() -> None:
+    ds = f.agent_daemonset(models_root="/mnt/models", host_path="/raid/models")
+    m = one(f.cluster_base_model(CBM, path="/mnt/models/llama"), agent_daemonset=ds)
+    d = next(d for d in m.diagnoses if d.code == "path-outside-agent-root")
+    assert "lands on the node at /raid/models/llama" in d.message
+
+
+def test_path_check_skipped_for_pvc_and_vendor_models() -> None:
+    ctx = RuleContext(agent_root=status.AgentRoot("/raid", "/raid", "/raid"))
+    for uri in ("pvc://ns:c/x", "vendor://meta/model/x"):
+        m = one(f.cluster_base_model(CBM, uri=uri, path="/elsewhere"))
+        assert diagnoses.path_outside_agent_root(m, ctx) == []
+
+
+# -- per-node ----------------------------------------------------------------------------------
+
+
+def test_failed_nodes_are_named() -> None:
+    nodes = [f.node(f"gpu-{i}", {LABEL: "Failed"}) for i in range(7)]
+    m = one(f.cluster_base_model(CBM), nodes=nodes)
+    d = only(diagnoses.failed_nodes(m, RELEASED))
+    assert d.message == (
+        "the download failed on 7 node(s): gpu-0, gpu-1, gpu-2, gpu-3, gpu-4 and 2 more"
+    )
+    assert d.next == "kubectl get pods -n ome -o wide --field-selector spec.nodeName=gpu-0"
+
+
+@pytest.mark.parametrize(
+    ("minutes_ago", "stalled"), [(29, False), (31, True), (600, True)], ids=["29m", "31m", "10h"]
+)
+def test_stalled_updating_node(minutes_ago: float, stalled: bool) -> None:
+    entry = f.agent_entry(CBM, "Updating", f.progress(minutes_ago=minutes_ago))
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1", {LABEL: "Updating"})],
+        configmaps=[f.agent_configmap("n1", {KEY: entry})],
+    )
+    found = diagnoses.stalled_nodes(m, RELEASED)
+    assert [d.code for d in found] == (["node-stalled"] if stalled else [])
+    if stalled:
+        assert found[0].message.endswith("on 1 node(s): n1")
+
+
+def test_updating_without_progress_is_not_called_stalled() -> None:
+    m = one(
+        f.cluster_base_model(CBM, uri="s3://b/x"),
+        nodes=[f.node("n1")],
+        configmaps=[f.agent_configmap("n1", {KEY: f.agent_entry(CBM, "Updating")})],
+    )
+    assert diagnoses.stalled_nodes(m, RELEASED) == []
+
+
+def test_configmap_for_a_node_that_does_not_exist() -> None:
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1", {LABEL: "Ready"})],
+        configmaps=[
+            f.agent_configmap("n1", {KEY: f.agent_entry(CBM)}),
+            f.agent_configmap("old-node", {KEY: f.agent_entry(CBM)}),
+        ],
+    )
+    d = only(diagnoses.orphaned_configmaps(m, RELEASED))
+    assert "old-node" in d.message and "OME ignores them" in d.message
+    assert d.next == "kubectl delete configmap old-node -n ome"
+    unknown_nodes = RuleContext(nodes_known=False)
+    assert diagnoses.orphaned_configmaps(m, unknown_nodes) == []
+
+
+@pytest.mark.parametrize(
+    ("label", "entry_status", "fires"),
+    [
+        ("Ready", "Ready", False),
+        ("Updating", "Ready", True),
+        (None, "Ready", True),
+        ("Ready", None, False),  # the agent writes the label first
+    ],
+    ids=["agree", "differ", "label-missing", "configmap-missing"],
+)
+def test_label_and_configmap_disagree(
+    label: str | None, entry_status: str | None, fires: bool
+) -> None:
+    labels = {LABEL: label} if label else {}
+    entries = {KEY: f.agent_entry(CBM, entry_status)} if entry_status else {}
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1", labels)],
+        configmaps=[f.agent_configmap("n1", entries)],
+    )
+    found = diagnoses.label_configmap_mismatch(m, RELEASED)
+    assert [d.code for d in found] == (["label-configmap-mismatch"] if fires else [])
+    if fires:
+        assert f"label {label or 'missing'}, ConfigMap {entry_status}" in found[0].message
+        assert found[0].next == f"kubectl get node n1 -L {LABEL}"
+
+
+def test_no_node_matches_the_selection() -> None:
+    model = f.cluster_base_model(CBM, node_selector={"gpu": "h100", "pool": "a"})
+    m = one(model, nodes=[f.node("n1", {"gpu": "a10"})])
+    d = only(diagnoses.no_matching_nodes(m, RELEASED))
+    assert d.code == "no-matching-nodes" and d.next == "kubectl get nodes -l gpu=h100,pool=a"
+    assert one(f.cluster_base_model(CBM)).targeted is None  # nodes unreadable: no claim made
+    assert (
+        diagnoses.no_matching_nodes(one(f.cluster_base_model(CBM)), RuleContext(nodes_known=False))
+        == []
+    )
+
+
+def test_no_nodes_at_all() -> None:
+    m = one(f.cluster_base_model(CBM), nodes=[])
+    d = only(diagnoses.no_matching_nodes(m, RELEASED))
+    assert d.next == "kubectl get nodes --show-labels"
+
+
+# -- model-level -------------------------------------------------------------------------------
+
+
+def test_disabled_model() -> None:
+    d = only(diagnoses.disabled_model(one(f.cluster_base_model(CBM, disabled=True)), RELEASED))
+    assert d.code == "model-disabled"
+    assert d.next == (
+        f'kubectl patch clusterbasemodel {CBM} --type merge -p \'{{"spec":{{"disabled":false}}}}\''
+    )
+    assert diagnoses.disabled_model(one(f.cluster_base_model(CBM, disabled=False)), RELEASED) == []
+
+
+def test_hashed_label_key_is_info() -> None:
+    m = one(f.cluster_base_model("llama-4-maverick-17b-128e-instruct-fp8"))
+    d = only(diagnoses.hashed_label_key(m, RELEASED))
+    assert d.severity is Severity.INFO
+    assert "clusterbasemodel.321a5921-k-17b-128e-instruct-fp8" in d.message
+    assert status.reason_cell(m) == "-"  # info is not a reason
+    assert diagnoses.hashed_label_key(one(f.cluster_base_model(CBM)), RELEASED) == []
+
+
+def test_pending_workloads_point_to_create() -> None:
+    path = f"{f.MODELS_ROOT}/meta/{CBM}"
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1")],
+        inference_services=[f.inference_service("default", "llama", CBM)],
+        workloads=[f.engine_deployment("llama", CBM, path)],
+    )
+    d = only(diagnoses.workloads_pending(m, RELEASED))
+    assert "Deployment default/llama-engine of InferenceService llama waits" in d.message
+    assert d.next == f"kubectl ome-pvc create --from-model {CBM}"
+
+
+# -- diagnose() --------------------------------------------------------------------------------
+
+
+def test_diagnose_orders_by_severity_and_keeps_rule_order() -> None:
+    name = "llama-4-maverick-17b-128e-instruct-fp8"
+    label = naming.cluster_model_label_key(name)
+    m = one(
+        f.cluster_base_model(name, disabled=True),
+        nodes=[f.node("n1", {label: "Failed"}), f.node("n2", {label: "Failed"})],
+    )
+    assert codes(m) == ["nodes-failed", "model-disabled", "hashed-label-key"]
+
+
+def test_healthy_model_has_no_diagnoses() -> None:
+    m = one(
+        f.cluster_base_model(CBM, state="Ready", nodes_ready=["n1"]),
+        nodes=[f.node("n1", {LABEL: "Ready"})],
+        configmaps=[f.agent_configmap("n1", {KEY: f.agent_entry(CBM)})],
+        agent_daemonset=f.agent_daemonset(),
+        inference_services=[],
+        workloads=[],
+        pvcs=[],
+        pvs=[],
+    )
+    assert m.diagnoses == ()
+
+
+def test_every_rule_yields_stable_kebab_case_codes() -> None:
+    seen = set()
+    scenarios = [
+        one(f.cluster_base_model(CBM, uri="pvc://a:b:c/x")),
+        one(f.cluster_base_model(CBM, uri="s3://b/x", disabled=True), nodes=[]),
+        one(
+            f.cluster_base_model(CBM, uri="pvc://ns:models/x",
+                                 conditions=[f.condition("Ready", "False", "PVCNotBound")]),
+            pvcs=[],
+        ),
+    ]  # fmt: skip
+    for m in scenarios:
+        for ctx in (RELEASED, NATIVE):
+            for d in diagnoses.diagnose(m, ctx):
+                assert d.code == d.code.lower() and " " not in d.code
+                assert "\n" not in d.message
+                seen.add(d.code)
+    assert {"pvc-uri-invalid", "unsupported-scheme", "model-disabled", "pvc-not-bound"} <= seen
