@@ -18,6 +18,8 @@ from kubectl_omepvc import __version__
 # name -> (module, one-line help shown by the group's --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("kubectl_omepvc.commands.version", "Show plugin, server and OME capabilities."),
+    "create": ("kubectl_omepvc.commands.create", "Create a PV/PVC pair for model weights."),
+    "verify": ("kubectl_omepvc.commands.verify", "Check a claim holds a loadable model."),
     "completion": (
         "kubectl_omepvc.commands.completion",
         "Print a shell completion script (bash, zsh, fish).",

@@ -364,6 +364,28 @@ class Client:
         finally:
             response.release_conn()
 
+    def get_text(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        resource: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """GET of a plain-text answer, such as `.../pods/<name>/log`; errors as for `request`."""
+        response = self._send("GET", path, query, None, None)
+        if response.status >= 400:
+            raise api_errors.from_http(
+                response.status,
+                response.data,
+                verb="get",
+                resource=resource or path,
+                namespace=namespace,
+                name=name,
+            )
+        return bytes(response.data or b"").decode("utf-8", "replace")
+
     def get_raw(self, path: str) -> dict[str, Any]:
         """GET of a non-resource path (`/version`, discovery documents)."""
         return self.request("GET", path, verb="get", resource=path)

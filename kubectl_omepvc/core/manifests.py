@@ -474,6 +474,7 @@ def validate_claim_request(req: ClaimRequest) -> None:
 # Quantity leaves compared by value, so `1Ti` from the server equals `1024Gi` asked for.
 _QUANTITY_PATHS = {("capacity", "storage"), ("requests", "storage")}
 _OBJECT_META_KEYS = {"apiVersion", "kind", "metadata", "status"}
+_OMITTED_WHEN_EMPTY: tuple[Any, ...] = ("", [], {})
 
 
 def _show(value: Any) -> str:
@@ -497,7 +498,9 @@ def _differences(path: tuple[str, ...], have: Any, want: Any, out: list[str]) ->
             return
         for key, wanted in want.items():
             if key not in have:
-                out.append(f"{where}.{key}: not set, wants {_show(wanted)}")
+                # The server omits empty values (a PV's `storageClassName: ""` comes back absent).
+                if wanted not in _OMITTED_WHEN_EMPTY:
+                    out.append(f"{where}.{key}: not set, wants {_show(wanted)}")
             else:
                 _differences((*path, str(key)), have[key], wanted, out)
         return
