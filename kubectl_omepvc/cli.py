@@ -18,6 +18,9 @@ from kubectl_omepvc import __version__
 # name -> (module, one-line help shown by the group's --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("kubectl_omepvc.commands.version", "Show plugin, server and OME capabilities."),
+    "diff": ("kubectl_omepvc.commands.diff", "Show what patch would change in each workload."),
+    "patch": ("kubectl_omepvc.commands.patch", "Serve an InferenceService's model from a claim."),
+    "unpatch": ("kubectl_omepvc.commands.unpatch", "Serve the model from its hostPath again."),
     "create": ("kubectl_omepvc.commands.create", "Create a PV/PVC pair for model weights."),
     "verify": ("kubectl_omepvc.commands.verify", "Check a claim holds a loadable model."),
     "completion": (

@@ -1,0 +1,344 @@
+"""An InferenceService's workloads: finding them, following their rollout, explaining failures.
+
+OME names its workloads after the isvc (`<isvc>-engine`, `-decoder`, `-router`, and
+`lws-<isvc>-engine` in MultiNode mode), but a name proves nothing: a workload counts only when it
+carries the `ome.io/inferenceservice` label *and* a controller ownerReference to that very
+InferenceService (its uid, when both sides have one). Serverless isvcs run as Knative Services,
+whose pods this plugin cannot switch; they are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from kubectl_omepvc import errors
+from kubectl_omepvc.core import resources as r
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.api.client import Client
+
+Obj = dict[str, Any]
+
+ISVC_LABEL = "ome.io/inferenceservice"
+DEPLOYMENT_MODE = "ome.io/deploymentMode"
+SERVERLESS = "Serverless"
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+# Pod and ReplicaSet events that explain a stuck rollout of a model volume change.
+EXPLAINING_REASONS = (
+    "FailedScheduling",
+    "FailedMount",
+    "FailedAttachVolume",
+    "FailedCreate",
+    "Failed",
+    "BackOff",
+)
+
+WORKLOAD_REFS: dict[str, r.ResourceRef] = {
+    "Deployment": r.DEPLOYMENTS,
+    "LeaderWorkerSet": r.LEADER_WORKER_SETS,
+}
+
+
+def resource_for(workload: Mapping[str, Any]) -> r.ResourceRef:
+    return WORKLOAD_REFS[str(workload.get("kind"))]
+
+
+def display(workload: Mapping[str, Any]) -> str:
+    """`deployment.apps/llama-engine`: how kubectl names an object it changed."""
+    ref = resource_for(workload)
+    kind = ref.kind.lower()
+    name = (workload.get("metadata") or {}).get("name", "")
+    return f"{kind}.{ref.group}/{name}" if ref.group else f"{kind}/{name}"
+
+
+# --- the InferenceService ----------------------------------------------------------------------
+
+
+def get_isvc(client: Client, namespace: str, name: str) -> Obj:
+    """The InferenceService, or an `InputError` that says where it was looked for."""
+    try:
+        return client.get(r.INFERENCE_SERVICES, name, namespace)
+    except errors.NotFound:
+        raise errors.InputError(
+            f'inferenceservice "{name}" not found in namespace {namespace}',
+            f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
+        ) from None
+
+
+def is_owned_by(obj: Mapping[str, Any], isvc: Mapping[str, Any]) -> bool:
+    """A controller ownerReference to this InferenceService (same uid when both have one)."""
+    meta = isvc.get("metadata") or {}
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if (
+            ref.get("controller") is True
+            and ref.get("kind") == "InferenceService"
+            and str(ref.get("apiVersion", "")).startswith("ome.io/")
+            and ref.get("name") == meta.get("name")
+            and (not ref.get("uid") or not meta.get("uid") or ref.get("uid") == meta.get("uid"))
+        ):
+            return True
+    return False
+
+
+def serverless_reason(
+    isvc: Mapping[str, Any], knative_services: Iterable[Mapping[str, Any]] = ()
+) -> str | None:
+    """Why this isvc runs on Knative (so its pods cannot be switched), or None."""
+    name = (isvc.get("metadata") or {}).get("name", "")
+    annotations = (isvc.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(DEPLOYMENT_MODE) == SERVERLESS:
+        return f"inferenceservice {name} has {DEPLOYMENT_MODE}: {SERVERLESS}"
+    for service in knative_services:
+        if is_owned_by(service, isvc):
+            svc = (service.get("metadata") or {}).get("name", "")
+            return f"inferenceservice {name} runs as Knative Service {svc}"
+    return None
+
+
+def refuse_serverless(client: Client, isvc: Mapping[str, Any]) -> None:
+    """Raise `InputError` for a Serverless isvc: its pods belong to Knative revisions."""
+    namespace = (isvc.get("metadata") or {}).get("namespace")
+    services: list[Obj] = []
+    if (isvc.get("metadata") or {}).get("annotations", {}).get(DEPLOYMENT_MODE) != SERVERLESS:
+        try:
+            services = list(client.list(r.KNATIVE_SERVICES, namespace))
+        except (errors.NotFound, errors.Forbidden):
+            services = []  # Knative not installed, or not ours to read: the annotation decides
+    reason = serverless_reason(isvc, services)
+    if reason:
+        raise errors.InputError(
+            f"{reason}: Knative creates a new revision for every change and owns its pods,"
+            " so their model volume cannot be switched to a claim",
+            "use RawDeployment mode for this isvc, or a newer OME that serves pvc:// models",
+        )
+
+
+# --- its workloads -----------------------------------------------------------------------------
+
+
+def find_workloads(
+    client: Client, isvc: Mapping[str, Any], lws_served: bool | None = None
+) -> list[Obj]:
+    """The isvc's Deployments, then its LeaderWorkerSets, each sorted by name.
+
+    `lws_served` None means "unknown": the LeaderWorkerSet list is tried and a missing API
+    is taken as none. Items carry `kind` and `apiVersion` (list answers leave them out).
+    """
+    meta = isvc.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    selector = f"{ISVC_LABEL}={name}"
+    kinds: list[r.ResourceRef] = [r.DEPLOYMENTS]
+    if lws_served is not False:
+        kinds.append(r.LEADER_WORKER_SETS)
+    found: list[Obj] = []
+    for ref in kinds:
+        try:
+            items = list(client.list(ref, namespace, label_selector=selector))
+        except errors.NotFound:
+            if ref is r.LEADER_WORKER_SETS:
+                continue
+            raise
+        owned = [dict(item) for item in items if is_owned_by(item, isvc)]
+        for item in sorted(owned, key=lambda o: str(o["metadata"]["name"])):
+            item["kind"] = ref.kind
+            item["apiVersion"] = ref.api_version
+            found.append(item)
+    return found
+
+
+def replicas_of(workload: Mapping[str, Any]) -> int:
+    """How many pods the workload wants (a LeaderWorkerSet: groups times group size)."""
+    spec = workload.get("spec") or {}
+    replicas = spec.get("replicas")
+    count = 1 if replicas is None else int(replicas)
+    if workload.get("kind") == "LeaderWorkerSet":
+        size = (spec.get("leaderWorkerTemplate") or {}).get("size")
+        count *= 1 if size is None else int(size)
+    return count
+
+
+# --- rollout -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """Where one workload's rollout stands; `failed` carries the reason when it gave up."""
+
+    ref: str
+    done: bool
+    message: str
+    failed: str | None = None
+
+
+def rollout_of(workload: Mapping[str, Any]) -> Rollout:
+    """The rollout state of a Deployment or LeaderWorkerSet, read from its status (pure)."""
+    kind = str(workload.get("kind", "Deployment"))
+    name = (workload.get("metadata") or {}).get("name", "")
+    ref = f"{kind.lower()}/{name}"
+    meta = workload.get("metadata") or {}
+    status = workload.get("status") or {}
+    want = replicas_of(workload) if kind == "Deployment" else _lws_groups(workload)
+    observed = status.get("observedGeneration")
+    if kind == "Deployment" and (observed is None or observed < (meta.get("generation") or 0)):
+        return Rollout(ref, False, "waiting for the controller to see the new template")
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return Rollout(ref, False, "progress deadline exceeded", cond.get("message") or "")
+    updated = int(status.get("updatedReplicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    available = int(status.get("availableReplicas") or 0) if kind == "Deployment" else ready
+    if updated < want:
+        return Rollout(ref, False, f"{updated} of {want} replicas updated, {ready} ready")
+    if kind == "Deployment" and total > updated:
+        return Rollout(ref, False, f"{total - updated} replicas of the old template left")
+    if available < want:
+        return Rollout(ref, False, f"{available} of {want} updated replicas available")
+    terminating = int(status.get("terminatingReplicas") or 0)  # reported from Kubernetes 1.33
+    if terminating:
+        return Rollout(ref, False, f"{terminating} old pods still shutting down")
+    return Rollout(ref, True, f"rolled out: {want} of {want} replicas updated and available")
+
+
+def _lws_groups(workload: Mapping[str, Any]) -> int:
+    replicas = (workload.get("spec") or {}).get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+class RolloutFailed(errors.PluginError):
+    """A rollout did not finish; the message carries the events that explain why."""
+
+
+def wait_for_rollouts(
+    client: Client,
+    namespace: str,
+    workloads: Iterable[Mapping[str, Any]],
+    timeout: float,
+    progress: Callable[[str], None],
+) -> list[Rollout]:
+    """Follow each workload until it is rolled out; `RolloutFailed` with events otherwise.
+
+    One watch per kind (the isvc's label selects them all), started without a resourceVersion
+    so the first events are the current states.
+    """
+    pending = {(str(w.get("kind")), str(w["metadata"]["name"])): w for w in workloads}
+    isvcs = {str((w["metadata"].get("labels") or {}).get(ISVC_LABEL, "")) for w in pending.values()}
+    selector = f"{ISVC_LABEL}={isvcs.pop()}" if len(isvcs) == 1 and "" not in isvcs else None
+    deadline = time.monotonic() + timeout
+    states: dict[tuple[str, str], Rollout] = {}
+    last: dict[tuple[str, str], str] = {}
+
+    def kind_done(kind: str) -> bool:
+        return all(states.get(key, _NOT_DONE).done for key in pending if key[0] == kind)
+
+    for kind in sorted({k for k, _ in pending}):
+        # The server ends a watch after timeoutSeconds; watch again until done or out of time.
+        while not kind_done(kind) and (remaining := deadline - time.monotonic()) > 0:
+            for event in client.watch(
+                WORKLOAD_REFS[kind],
+                namespace,
+                label_selector=selector,
+                timeout_seconds=max(1, int(remaining)),
+            ):
+                obj = event.get("object") or {}
+                key = (kind, str((obj.get("metadata") or {}).get("name", "")))
+                if key not in pending or event.get("type") not in ("ADDED", "MODIFIED"):
+                    continue
+                obj = {**obj, "kind": kind}
+                state = rollout_of(obj)
+                states[key] = state
+                if last.get(key) != state.message:
+                    progress(f"{state.ref}: {state.message}")
+                    last[key] = state.message
+                if state.failed is not None:
+                    raise _failure(client, namespace, obj, state.failed)
+                if kind_done(kind) or time.monotonic() >= deadline:
+                    break
+    stuck = [pending[k] for k in pending if not states.get(k, _NOT_DONE).done]
+    if stuck:
+        first = stuck[0]
+        state = states.get((str(first["kind"]), first["metadata"]["name"]), _NOT_DONE)
+        raise _failure(
+            client,
+            namespace,
+            first,
+            f"not rolled out after {timeout:g}s ({state.message})",
+            others=[f"{w['kind'].lower()}/{w['metadata']['name']}" for w in stuck[1:]],
+        )
+    return [states[k] for k in pending]
+
+
+_NOT_DONE = Rollout("", False, "no status yet")
+
+
+def _failure(
+    client: Client,
+    namespace: str,
+    workload: Mapping[str, Any],
+    reason: str,
+    others: list[str] | None = None,
+) -> RolloutFailed:
+    ref = f"{str(workload.get('kind', '')).lower()}/{workload['metadata']['name']}"
+    lines = [f"{ref}: {reason}"]
+    if others:
+        lines.append(f"also not rolled out: {', '.join(others)}")
+    explained = failure_events(client, namespace, workload)
+    lines += [f"  {line}" for line in explained]
+    hint = (
+        None if explained else f"see `kubectl describe {ref} -n {namespace}` and its pods' events"
+    )
+    return RolloutFailed("\n".join(lines), hint)
+
+
+def failure_events(client: Client, namespace: str, workload: Mapping[str, Any]) -> list[str]:
+    """Warning events of the workload's pods and ReplicaSets that explain a stuck rollout.
+
+    One line per (object, reason): `pod/x FailedScheduling: 0/3 nodes are available: ...`.
+    Reading them is best effort: without rights on pods or events, nothing is shown.
+    """
+    kind = workload.get("kind")
+    name = workload["metadata"]["name"]
+    if kind == "LeaderWorkerSet":
+        selector = f"{LWS_NAME_LABEL}={name}"
+    else:
+        match = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+    try:
+        pods = [
+            p["metadata"]["name"] for p in client.list(r.PODS, namespace, label_selector=selector)
+        ]
+        events = list(client.list(r.EVENTS, namespace, field_selector="type=Warning"))
+    except errors.PluginError:
+        return []
+    return explain_events(events, set(pods), name)
+
+
+def explain_events(events: Iterable[Mapping[str, Any]], pods: set[str], workload: str) -> list[str]:
+    """The newest explaining event per (object, reason), oldest first (pure)."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        kind, name = involved.get("kind"), str(involved.get("name", ""))
+        ours = (kind == "Pod" and name in pods) or (
+            kind == "ReplicaSet" and name.startswith(f"{workload}-")
+        )
+        reason = str(event.get("reason", ""))
+        if not ours or reason not in EXPLAINING_REASONS:
+            continue
+        key = (f"{str(kind).lower()}/{name}", reason)
+        if key not in latest or _event_time(event) >= _event_time(latest[key]):
+            latest[key] = event
+    ordered = sorted(latest.items(), key=lambda item: _event_time(item[1]))
+    return [f"{obj} {reason}: {str(e.get('message', '')).strip()}" for (obj, reason), e in ordered]
+
+
+def _event_time(event: Mapping[str, Any]) -> str:
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )

@@ -1,0 +1,364 @@
+"""How `patch` makes an InferenceService serve its model from a claim, one strategy per module.
+
+- `native`: a `pvc://` model and the isvc pointed at it (OME that serves `pvc://` itself);
+- `policy`: a MutatingAdmissionPolicy that rewrites the isvc's workloads on every write, so
+  OME's own reconcile converges on the claim (released OME, Kubernetes with the policy API);
+- `deployment`: a one-shot JSON Patch of the workloads, which OME's controller reverts unless
+  it is stopped (so it is used only when asked for by name).
+
+A strategy gets a `Job` (the preflight's `Target`, the flags, a client and a logger), writes,
+and returns an `Outcome`. Before its first write each one sends every write as a server
+dry-run, so a refusal (RBAC, admission, validation) leaves nothing changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kubectl_omepvc import errors
+from kubectl_omepvc.core import jsonpatch as jp
+from kubectl_omepvc.core import transform
+from kubectl_omepvc.core.capabilities import Capabilities
+from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.options import DryRun
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.api.client import Client
+
+Obj = dict[str, Any]
+Log = Callable[[str], None]
+
+ORDER = ("native", "policy", "deployment")  # best first
+
+
+class Declined(errors.InputError):
+    """A strategy cannot run on this cluster (or was not asked for): `reason` says why."""
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(reason, hint)
+
+
+class NothingToDo(Exception):
+    """The isvc is already in the state asked for; `message` says so (exit 0)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """The model an isvc serves, as found on the server."""
+
+    kind: ModelKind
+    name: str
+    namespace: str | None  # a BaseModel's namespace; None for a ClusterBaseModel
+    obj: Obj
+    path: str | None  # spec.storage.path
+    uri: str  # spec.storage.storageUri
+    label_key: str  # the node label OME's pods select on
+    field: str = "model"  # where the isvc names it: spec.model (name) or spec.baseModel
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Everything the preflight established, before any write."""
+
+    namespace: str
+    isvc: Obj
+    model: ModelInfo
+    claim: str
+    claim_obj: Obj
+    sub_path: str
+    workloads: tuple[Obj, ...]
+    caps: Capabilities
+
+    @property
+    def isvc_name(self) -> str:
+        return str(self.isvc["metadata"]["name"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The flags that shape a run."""
+
+    dry_run: DryRun = DryRun.NONE
+    model_name: str | None = None  # native: the pvc:// model's name
+    settle: float = 15.0  # deployment: how long to watch for a revert
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    client: Client
+    target: Target
+    settings: Settings
+    log: Log
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a run did: objects as they now are, and kubectl-style lines about each write."""
+
+    strategy: str
+    objects: list[Obj] = dataclasses.field(default_factory=list)
+    actions: list[str] = dataclasses.field(default_factory=list)
+    # Workloads whose pods change now (their rollout is what --wait follows).
+    rollout: list[Obj] = dataclasses.field(default_factory=list)
+
+
+class Strategy(Protocol):
+    """One way to switch an isvc to a claim."""
+
+    name: str
+    summary: str
+
+    def unavailable(self, caps: Capabilities) -> str | None:
+        """Why this cluster cannot use the strategy, or None when it can."""
+
+    def run(self, job: Job) -> Outcome:
+        """Check what only this strategy needs, dry-run every write, then write."""
+
+
+def registry() -> dict[str, Strategy]:
+    """name → strategy, best first (imported here so each module stays independent)."""
+    from kubectl_omepvc.strategies import deployment, native, policy
+
+    found: list[Strategy] = [native.NATIVE, policy.POLICY, deployment.DEPLOYMENT]
+    return {s.name: s for s in found}
+
+
+def select(caps: Capabilities, requested: str | None = None) -> Strategy:
+    """The strategy asked for, or the best one the cluster offers; `Declined` otherwise.
+
+    `deployment` is never chosen on its own: OME reverts it within seconds, so only a user
+    who knows that (controller stopped, or a test) gets it, by naming it.
+    """
+    strategies = registry()
+    if requested is not None:
+        if requested not in strategies:
+            raise Declined(f"unknown strategy {requested!r}", f"use one of {', '.join(strategies)}")
+        chosen = strategies[requested]
+        reason = chosen.unavailable(caps)
+        if reason:
+            others = [n for n in ORDER if n != requested and not strategies[n].unavailable(caps)]
+            hint = (
+                f"use --strategy {others[0]}"
+                if others and others[0] != "deployment"
+                else "see `kubectl ome-pvc version` for what this cluster offers"
+            )
+            raise Declined(f"strategy {requested} is not possible here: {reason}", hint)
+        return chosen
+    reasons = []
+    for name in ORDER:
+        if name == "deployment":
+            break
+        reason = strategies[name].unavailable(caps)
+        if reason is None:
+            return strategies[name]
+        reasons.append(f"{name}: {reason}")
+    raise Declined(
+        "no durable strategy is possible on this cluster ("
+        + "; ".join(reasons)
+        + "); a one-shot patch of the workloads is left, and OME's controller reverts it"
+        " within seconds",
+        "pass --strategy deployment if OME's controller is stopped or you accept that;"
+        " for a lasting switch serve MutatingAdmissionPolicy (Kubernetes 1.32+) or upgrade OME",
+    )
+
+
+# --- records of what was done ------------------------------------------------------------------
+
+
+NATIVE_RECORD_FORMAT = 1
+
+
+def isvc_record(isvc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `native` record on an isvc (its `ome-pvc.io/original` annotation), or None."""
+    raw = ((isvc.get("metadata") or {}).get("annotations") or {}).get(jp.ANNOTATION)
+    if raw is None:
+        return None
+    try:
+        record = json.loads(str(raw))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("strategy") != "native":
+        name = (isvc.get("metadata") or {}).get("name", "")
+        raise errors.InputError(
+            f"the {jp.ANNOTATION} annotation of inferenceservice {name} is not a record"
+            " this plugin can read",
+            f"point the isvc at its model by hand, then remove the {jp.ANNOTATION} annotation",
+        )
+    return record
+
+
+def model_volume(template: Mapping[str, Any], model_name: str) -> Mapping[str, Any] | None:
+    for volume in (template.get("spec") or {}).get("volumes") or []:
+        if volume.get("name") == model_name:
+            return dict(volume)
+    return None
+
+
+def claim_of(workload: Mapping[str, Any], model_name: str) -> str | None:
+    """The claim the workload's model volume uses (first template that has one), or None."""
+    for path in jp.pod_template_paths(workload):
+        try:
+            template = jp.resolve(workload, path)
+        except jp.PatchFailed:
+            continue
+        volume = model_volume(template, model_name)
+        pvc = (volume or {}).get("persistentVolumeClaim")
+        if isinstance(pvc, Mapping):
+            return str(pvc.get("claimName", ""))
+    return None
+
+
+def workload_model_name(workload: Mapping[str, Any]) -> str | None:
+    """The model name OME wrote on the workload (annotation first, then the label)."""
+    meta = workload.get("metadata") or {}
+    name = (meta.get("annotations") or {}).get("ome.io/base-model-name") or (
+        meta.get("labels") or {}
+    ).get("base-model-name")
+    return str(name) if name else None
+
+
+# --- writing a workload ------------------------------------------------------------------------
+
+
+def patch_workload(
+    client: Client,
+    workload: Obj,
+    make_ops: Callable[[Obj], list[jp.Operation]],
+    *,
+    dry_run: bool = False,
+    log: Log | None = None,
+) -> Obj:
+    """Send `make_ops(workload)`; when its `test` ops fail, re-read and retry once.
+
+    The server answers a failed `test` with a bare 422 Invalid; the ops are replayed on a fresh
+    read to tell "the workload changed meanwhile" (retry with ops planned on the fresh copy)
+    from a real rejection of the result (re-raised as is). Returns the server's answer; an
+    `AlreadyPatched` from re-planning returns the fresh copy unchanged.
+    """
+    from kubectl_omepvc.api import workloads as w
+
+    ref = w.resource_for(workload)
+    meta = workload["metadata"]
+    name, namespace = str(meta["name"]), meta.get("namespace")
+    ops = make_ops(workload)
+    try:
+        return client.patch(ref, name, ops, namespace=namespace, dry_run=dry_run)
+    except errors.Invalid as first:
+        fresh = {**client.get(ref, name, namespace), "kind": workload.get("kind")}
+        try:
+            jp.apply_patch(fresh, ops)
+        except jp.PatchFailed:
+            pass
+        else:
+            raise first  # the patch still applies: the server rejected the result itself
+        shown = w.display(workload)
+        if log:
+            log(f"{shown} changed while it was being written; read it again, trying once more")
+        try:
+            retry = make_ops(fresh)
+        except transform.AlreadyPatched:
+            return fresh
+        try:
+            return client.patch(ref, name, retry, namespace=namespace, dry_run=dry_run)
+        except errors.Invalid:
+            raise errors.Conflict(
+                f"{shown} changed again while it was being written (the workload changed"
+                " meanwhile; it was re-read and retried once)",
+                "something else keeps editing it (OME's controller?); run the command again",
+            ) from None
+
+
+def reworded(exc: errors.PluginError, add: str, hint: str | None = None) -> errors.PluginError:
+    """The same kind of error with `add` after its message and `hint` (or its own) after."""
+    message = str(exc.message)
+    if exc.hint and message.endswith(f": {exc.hint}"):
+        message = message[: -len(exc.hint) - 2]
+    return type(exc)(f"{message}{add}", hint if hint is not None else exc.hint)
+
+
+def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
+    """A copy without managedFields, for printing."""
+    out = json.loads(json.dumps(obj))
+    (out.get("metadata") or {}).pop("managedFields", None)
+    return dict(out)
+
+
+def workload_ops(target: Target, workload: Obj, strategy: str) -> list[jp.Operation]:
+    """The JSON Patch switching every pod template of `workload` (raises `AlreadyPatched`)."""
+    return jp.workload_patch(
+        workload,
+        jp.pod_template_paths(workload),
+        target.model.name,
+        target.claim,
+        target.sub_path,
+        target.model.label_key,
+        strategy,
+    )
+
+
+def plan_workloads(target: Target, strategy: str) -> list[tuple[Obj, list[jp.Operation]]]:
+    """(workload, patch) for each workload not yet on the claim."""
+    planned = []
+    for workload in target.workloads:
+        try:
+            planned.append((workload, workload_ops(target, workload, strategy)))
+        except transform.AlreadyPatched:
+            continue
+    return planned
+
+
+def dry_run_suffix(mode: DryRun) -> str:
+    """kubectl's marker on lines about writes that were not stored."""
+    return {DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}.get(mode, "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """How an isvc is switched already: the strategy and the claim, read from the records."""
+
+    strategy: str
+    claim: str
+    where: str  # the object holding the record, kubectl-style
+
+
+def current_patch(
+    client: Client, isvc: Mapping[str, Any], workloads: tuple[Obj, ...], caps: Capabilities
+) -> Applied | None:
+    """The switch this plugin made earlier, from the isvc, its policy or its workloads."""
+    from kubectl_omepvc.api import workloads as w
+    from kubectl_omepvc.core import policy as core_policy
+    from kubectl_omepvc.core import resources as r
+
+    meta = isvc.get("metadata") or {}
+    native = isvc_record(isvc)
+    if native is not None:
+        return Applied(
+            "native", str(native.get("claim")), f"inferenceservice.ome.io/{meta['name']}"
+        )
+    if caps.mutating_policy_version:
+        name = core_policy.policy_name(str(meta["namespace"]), str(meta["name"]))
+        try:
+            found = client.get_or_none(r.mutating_policies(caps.mutating_policy_version), name)
+        except errors.Forbidden:
+            found = None  # the policy strategy itself will say what is missing
+        record = core_policy.read_policy_record(found) if found else None
+        if found is not None:
+            claim = str((record or {}).get("claim", ""))
+            return Applied(
+                "policy", claim, f"mutatingadmissionpolicy.admissionregistration.k8s.io/{name}"
+            )
+    for workload in workloads:
+        own = jp.read_record(workload)
+        for template in (own or {}).get("templates", {}).values():
+            return Applied(
+                str(template.get("strategy")), str(template.get("claim")), w.display(workload)
+            )
+    return None
