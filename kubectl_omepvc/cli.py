@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("kubectl_omepvc.commands.diff", "Show what patch would change in each workload."),
     "patch": ("kubectl_omepvc.commands.patch", "Serve an InferenceService's model from a claim."),
     "unpatch": ("kubectl_omepvc.commands.unpatch", "Serve the model from its hostPath again."),
+    "status": ("kubectl_omepvc.commands.status", "Show each model's state per node and why."),
     "create": ("kubectl_omepvc.commands.create", "Create a PV/PVC pair for model weights."),
     "verify": ("kubectl_omepvc.commands.verify", "Check a claim holds a loadable model."),
     "completion": (

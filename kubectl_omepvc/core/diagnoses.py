@@ -74,8 +74,15 @@ def model_ref(m: ModelStatus) -> str:
     return f"{m.kind.resource} {m.name}{_ns_flag(m.namespace)}"
 
 
-def create_command(m: ModelStatus) -> str:
-    return f"kubectl ome-pvc create --from-model {m.name}{_ns_flag(m.namespace)}"
+def create_command(m: ModelStatus, namespace: str | None = None) -> str:
+    """`kubectl ome-pvc create CLAIM --from-model MODEL [-n NS]`, as the create command takes it.
+
+    The claim is the model's own when its URI names one; the namespace is the one given (where
+    the serving workloads run), else the BaseModel's, else the one the URI names.
+    """
+    claim = m.claim.name if m.claim and m.claim.name else "CLAIM"
+    where = namespace or m.namespace or (m.claim.namespace if m.claim else None)
+    return f"kubectl ome-pvc create {claim} --from-model {m.name}{_ns_flag(where)}"
 
 
 def patch_command(namespace: str, isvc: str, claim: str | None) -> str:
@@ -482,7 +489,7 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
                 step = (
                     patch_command(service.namespace, service.name, claim)
                     if claim
-                    else create_command(m)
+                    else create_command(m, service.namespace)
                 )
                 return [
                     Diagnosis(

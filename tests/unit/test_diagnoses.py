@@ -49,7 +49,7 @@ def test_pvc_model_on_released_ome_points_to_patch_when_served() -> None:
 def test_pvc_model_on_released_ome_points_to_create_when_unused() -> None:
     m = one(f.base_model("team-a", "qwen", uri="pvc://models/qwen"), inference_services=[])
     d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
-    assert d.next == "kubectl ome-pvc create --from-model qwen -n team-a"
+    assert d.next == "kubectl ome-pvc create models --from-model qwen -n team-a"
 
 
 def test_not_fired_for_other_schemes() -> None:
@@ -338,7 +338,7 @@ def test_pending_workloads_point_to_create() -> None:
     )
     d = only(diagnoses.workloads_pending(m, RELEASED))
     assert "Deployment default/llama-engine of InferenceService llama waits" in d.message
-    assert d.next == f"kubectl ome-pvc create --from-model {CBM}"
+    assert d.next == f"kubectl ome-pvc create CLAIM --from-model {CBM} -n default"
 
 
 # -- diagnose() --------------------------------------------------------------------------------

@@ -1,0 +1,455 @@
+"""`kubectl ome-pvc status` at the command line, without a cluster: flags, exit codes, and the
+text, JSON and watch output rendered from reports the core builds out of OME-shaped objects."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kubectl_omepvc import cli, printers
+from kubectl_omepvc.api import gather
+from kubectl_omepvc.commands import common
+from kubectl_omepvc.commands import status as cmd
+from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core import resources as r
+from tests import factories as f
+
+Obj = dict[str, Any]
+CBM = "llama-3-2-1b-instruct"
+KEY = naming.cluster_model_configmap_key(CBM)
+LABEL = naming.cluster_model_label_key(CBM)
+GIB = 2**30
+COLOUR = printers.Palette(True)
+
+
+def report(models: list[Obj], **sources: Any) -> status.StatusReport:
+    return status.build_statuses(models, now=f.NOW, **sources)
+
+
+def downloading() -> dict[str, Any]:
+    """node-a Updating at 25% one minute ago, node-b Failed."""
+    entry = f.agent_entry(CBM, "Updating", f.progress(minutes_ago=1))
+    return {
+        "nodes": [f.node("node-a", {LABEL: "Updating"}), f.node("node-b", {LABEL: "Failed"})],
+        "configmaps": [
+            f.agent_configmap("node-a", {KEY: entry}),
+            f.agent_configmap("node-b", {KEY: f.agent_entry(CBM, "Failed")}),
+        ],
+    }
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli.root, ["status", *args], prog_name="kubectl ome-pvc")
+
+
+# -- flags -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["llama", "-A"], "cannot be combined with -l/--selector or -A"),
+        (["llama", "-l", "team=a"], "cannot be combined with -l/--selector or -A"),
+        (["--watch", "--fail-if-not-ready"], "drop --fail-if-not-ready"),
+        (["--kind", "both"], "'both' is not one of 'cluster', 'namespaced'"),
+        (["-o", "table"], "'table' is not one of 'wide', 'json', 'yaml', 'name'"),
+        (["--watch-timeout", "0"], "0 is not in the range x>=1"),
+    ],
+    ids=["name-and-all", "name-and-selector", "watch-and-fail", "bad-kind", "bad-output",
+         "bad-watch-timeout"],
+)  # fmt: skip
+def test_bad_flags_are_usage_errors(args: list[str], words: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert words in result.stderr
+
+
+def test_help_lists_the_flags_but_not_the_test_hook() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for flag in ("--selector", "--all-namespaces", "--kind", "--output", "--no-headers",
+                 "--watch", "--fail-if-not-ready"):  # fmt: skip
+        assert flag in result.stdout
+    assert "--watch-timeout" not in result.stdout
+
+
+# -- the command with a fake cluster -----------------------------------------------------------
+
+
+class FakeClient:
+    namespace = "team-a"
+    context = "local"
+    verbose = 0
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Replaces the reads: `calls` records them, `sources` is what they return."""
+    state: dict[str, Any] = {"calls": [], "sources": gather.Sources([])}
+
+    def overview(client: Any, **kw: Any) -> gather.Sources:
+        state["calls"].append(("overview", kw))
+        return state["sources"]  # type: ignore[no-any-return]
+
+    def one(client: Any, lookup: gather.ModelLookup) -> gather.Sources:
+        state["calls"].append(("model", lookup))
+        return state["sources"]  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(common, "connect", lambda opts: FakeClient())
+    monkeypatch.setattr(gather, "gather_overview", overview)
+    monkeypatch.setattr(gather, "gather_model", one)
+    monkeypatch.setattr(cmd, "_now", lambda: f.NOW)
+    return state
+
+
+def test_overview_table_warnings_and_notes(served: dict[str, Any]) -> None:
+    served["sources"] = gather.Sources(
+        [f.cluster_base_model("ok", state="Ready"), f.cluster_base_model(CBM)],
+        warnings=["cannot list nodes (forbidden): node labels and node selection omitted"],
+        **{k: v for k, v in downloading().items() if k == "configmaps"},
+    )
+    result = invoke("-l", "team=a")
+    assert result.exit_code == 0, result.output
+    assert served["calls"] == [
+        ("overview", {"kind": None, "namespace": "team-a", "label_selector": "team=a"})
+    ]
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "NAMESPACE", "STORAGE", "STATE"]
+    assert lines[2].split()[3:7] == ["In_Transit", "0/2", "1", "1"]
+    assert result.stderr.splitlines() == [
+        "Warning: cannot list nodes (forbidden): node labels and node selection omitted",
+        f"{CBM}: the download failed on 1 node(s): node-b",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("states", "code"),
+    [(["Ready", "Ready"], 0), (["Ready", "In_Transit"], 1), (["Failed"], 1), ([], 0)],
+    ids=["all-ready", "one-in-transit", "failed", "none"],
+)
+def test_fail_if_not_ready(served: dict[str, Any], states: list[str], code: int) -> None:
+    served["sources"] = gather.Sources(
+        [f.cluster_base_model(f"m{i}", state=s) for i, s in enumerate(states)]
+    )
+    assert invoke("--fail-if-not-ready").exit_code == code
+    assert invoke().exit_code == 0
+
+
+def test_empty_result_is_a_sentence_on_stderr(served: dict[str, Any]) -> None:
+    result = invoke("-A", "--kind", "namespaced")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "No models found (no BaseModels in any namespace).\n"
+    as_json = json.loads(invoke("-o", "json").stdout)
+    assert as_json["items"] == [] and as_json["kind"] == "ModelStatusList"
+
+
+def test_json_carries_the_schema_and_metadata_jobs(served: dict[str, Any]) -> None:
+    served["sources"] = gather.Sources([f.cluster_base_model(CBM)], **downloading())
+    doc = json.loads(invoke("-o", "json").stdout)
+    (item,) = doc["items"]
+    assert item["metadataJobs"] is None
+    assert [n["node"] for n in item["nodes"]] == ["node-a", "node-b"]  # rows kept for -o json
+    assert item["diagnoses"][0]["code"] == "nodes-failed"
+
+
+def test_name_output(served: dict[str, Any]) -> None:
+    served["sources"] = gather.Sources([f.cluster_base_model(CBM), f.base_model("t", "q")])
+    result = invoke("-o", "name")
+    assert result.stdout == f"clusterbasemodel.ome.io/{CBM}\nbasemodel.ome.io/q\n"
+    assert result.stderr == ""  # notes are for the table
+
+
+@pytest.mark.parametrize(
+    ("args", "namespace", "explicit", "kind"),
+    [
+        ([CBM], "team-a", False, None),
+        ([CBM, "-n", "team-b"], "team-a", True, None),  # FakeClient's namespace stands for -n
+        ([CBM, "--kind", "cluster"], "team-a", False, "cluster"),
+    ],
+    ids=["context-namespace", "explicit-namespace", "kind"],
+)
+def test_detail_lookup(
+    served: dict[str, Any], args: list[str], namespace: str, explicit: bool, kind: str | None
+) -> None:
+    served["sources"] = gather.Sources([f.cluster_base_model(CBM)], **downloading())
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    ((what, lookup),) = served["calls"]
+    assert what == "model"
+    assert lookup == gather.ModelLookup(CBM, namespace, explicit, kind)
+    assert result.stdout.startswith(f"Name:            {CBM}\n")
+    assert "No models found" not in result.stderr
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def test_states_are_coloured_only_with_a_palette() -> None:
+    models = report([f.cluster_base_model("a", state="Ready"), f.cluster_base_model("b")]).models
+    plain = cmd.overview_table(models)
+    coloured = cmd.overview_table(models, palette=COLOUR)
+    assert "\033[" not in plain
+    assert "\033[32mReady\033[0m" in coloured and "\033[33mIn_Transit\033[0m" in coloured
+    # Padding is computed on the visible text: columns line up either way.
+    strip = coloured.replace("\033[32m", "").replace("\033[33m", "").replace("\033[0m", "")
+    assert strip == plain
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("Ready", "32"), ("Failed", "31"), ("unknown", "31"), ("In_Transit", "33"),
+     ("Updating", "33"), ("-", None)],
+    ids=["ready", "failed", "unknown", "in-transit", "updating", "dash"],
+)  # fmt: skip
+def test_paint_state(state: str, code: str | None) -> None:
+    painted = cmd.paint_state(COLOUR, state)
+    assert painted == (f"\033[{code}m{state}\033[0m" if code else state)
+
+
+def test_footer_notes_are_capped() -> None:
+    models = report([f.cluster_base_model(f"m{i:02d}") for i in range(25)]).models
+    notes = cmd.footer_notes(models, limit=20)
+    assert len(notes) == 21
+    assert notes[0] == "m00: state In_Transit"
+    assert notes[-1].startswith("... and 5 more model(s) not Ready")
+    assert cmd.footer_notes(models[:3]) == [f"m0{i}: state In_Transit" for i in range(3)]
+
+
+def test_detail_of_a_downloading_model() -> None:
+    (m,) = report([f.cluster_base_model(CBM, nodes_failed=["node-b"])], **downloading()).models
+    text = cmd.detail_text(m)
+    lines = text.splitlines()
+    assert lines[:4] == [
+        f"Name:            {CBM}",
+        "Kind:            ClusterBaseModel",
+        "State:           In_Transit",
+        "Age:             60m",
+    ]
+    assert f"  Path:          {f.MODELS_ROOT}/meta/{CBM}" in lines
+    assert "Nodes:           0/2 Ready, 1 Failed, 1 Updating (25% of bytes)" in lines
+    assert "OME reports:     nodesReady [], nodesFailed [node-b]" in lines
+    node_a = next(line for line in lines if line.startswith("node-a"))
+    assert node_a.split() == [
+        "node-a", "Updating", "Updating", "Updating", "downloading", "4.0GiB/16.0GiB", "5/20",
+        "100.0MiB/s", "2m2s", "60s",
+    ]  # fmt: skip
+    assert "InferenceServices:\n  unknown (not readable)" in text
+    assert (
+        "  error    nodes-failed: the download failed on 1 node(s): node-b\n"
+        "           next: kubectl get pods -n ome -o wide --field-selector spec.nodeName=node-b"
+    ) in text
+
+
+def test_detail_of_a_pvc_model_with_its_claim_and_workloads() -> None:
+    path = f"{f.MODELS_ROOT}/meta/{CBM}"
+    (m,) = report(
+        [f.cluster_base_model(CBM, path=None, uri="pvc://team-a:models/meta/llama")],
+        nodes=[f.node("node-a")],
+        pvcs=[f.pvc("team-a", "models")],
+        pvs=[f.pv("pv-models", nodes=["node-a", "node-b"])],
+        inference_services=[f.inference_service("team-a", "llama", CBM)],
+        workloads=[f.engine_deployment("llama", CBM, path, namespace="team-a")],
+    ).models
+    text = cmd.detail_text(m)
+    assert "Nodes:           none: OME's agent downloads nothing for a pvc:// model" in text
+    for line in (
+        "  Claim:         team-a/models",
+        "  Sub-path:      meta/llama",
+        "  Exists:        yes",
+        "  Phase:         Bound",
+        "  Capacity:      100Gi",
+        "  Access modes:  ReadOnlyMany",
+        "  Storage class: local-models",
+        "  Volume:        pv-models",
+        "  Volume nodes:  kubernetes.io/hostname In [node-a, node-b]",
+    ):
+        assert line in text.splitlines()
+    workload = next(line for line in text.splitlines() if "llama-engine" in line)
+    assert workload.split()[:5] == ["team-a", "llama", "llama-engine", "Deployment", "0/1"]
+    assert workload.endswith("Pending (model nodeSelector)")
+    assert "next: kubectl ome-pvc patch llama -n team-a --claim models" in text
+
+
+def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
+    model = f.base_model(
+        "team-a", "qwen", path=None, uri="pvc://models/qwen",
+        conditions=[f.condition("Ready", "False", "ExtractionFailed", "no config.json", 3)],
+    )  # fmt: skip
+    (m,) = report([model], pvcs=[f.pvc("team-a", "models")], native_pvc=True).models
+    jobs = [job("extract", claim="models", failed=True)]
+    text = cmd.detail_text(m, jobs=cmd.metadata_jobs(m, jobs, f.NOW))
+    conditions = text.split("Conditions:\n")[1].splitlines()
+    assert conditions[1].split() == [
+        "Ready",
+        "False",
+        "ExtractionFailed",
+        "3m",
+        "no",
+        "config.json",
+    ]
+    assert (
+        "Metadata Jobs:\n  team-a/extract: Failed (BackoffLimitExceeded: Job has reached the "
+        "specified backoff limit), 10m old"
+    ) in text
+    assert "pvc-extraction-failed:" in text
+
+
+def test_detail_without_a_claim_list() -> None:
+    (m,) = report([f.base_model("t", "q", path=None, uri="pvc://c/x")]).models
+    assert "  Exists:        unknown (claims not readable)" in cmd.detail_text(m).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("terms", "text"),
+    [
+        (None, "-"),
+        ([{"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}], "gpu Exists"),
+        ([{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]},
+          {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}],
+         "(zone In [a, b]) or (metadata.name In [n1])"),
+        ([{}], "(any node)"),
+    ],
+    ids=["none", "exists", "two-terms", "empty-term"],
+)  # fmt: skip
+def test_describe_terms(terms: Any, text: str) -> None:
+    assert cmd.describe_terms(terms) == text
+
+
+# -- metadata Jobs -----------------------------------------------------------------------------
+
+
+def job(
+    name: str,
+    *,
+    namespace: str = "team-a",
+    claim: str | None = None,
+    labels: dict[str, str] | None = None,
+    failed: bool = False,
+    complete: bool = False,
+    active: int = 0,
+) -> Obj:
+    volumes = [{"name": "m", "persistentVolumeClaim": {"claimName": claim}}] if claim else []
+    conditions = []
+    if failed:
+        conditions.append({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                           "message": "Job has reached the specified backoff limit"})  # fmt: skip
+    if complete:
+        conditions.append({"type": "Complete", "status": "True"})
+    created = (f.NOW - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {},
+                     "creationTimestamp": created},
+        "spec": {"template": {"spec": {"volumes": volumes}}},
+        "status": {"conditions": conditions, "active": active},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "state", "reason"),
+    [
+        ({}, "Pending", None),
+        ({"active": 1}, "Running", None),
+        ({"complete": True}, "Complete", None),
+        ({"failed": True, "active": 1}, "Failed", "BackoffLimitExceeded"),
+    ],
+    ids=["pending", "running", "complete", "failed"],
+)
+def test_job_summary(kwargs: dict[str, Any], state: str, reason: str | None) -> None:
+    summary = cmd.job_summary(job("j", **kwargs), f.NOW)
+    assert (summary["state"], summary["reason"], summary["ageSeconds"]) == (state, reason, 600)
+
+
+def test_metadata_jobs_match_by_claim_or_label_in_the_claims_namespace() -> None:
+    (m,) = report([f.base_model("team-a", "qwen", path=None, uri="pvc://models/qwen")]).models
+    jobs = [
+        job("mounts", claim="models"),
+        job("labelled", labels={"model": "qwen"}),
+        job("other-claim", claim="other"),
+        job("elsewhere", namespace="team-b", claim="models"),
+    ]
+    assert [j["name"] for j in cmd.metadata_jobs(m, jobs, f.NOW) or []] == ["labelled", "mounts"]
+    assert cmd.metadata_jobs(m, None, f.NOW) is None
+    (hostpath,) = report([f.cluster_base_model(CBM)]).models
+    assert cmd.metadata_jobs(hostpath, jobs, f.NOW) is None
+
+
+def test_report_document_adds_metadata_jobs_to_every_item() -> None:
+    rep = report([f.base_model("team-a", "qwen", path=None, uri="pvc://models/qwen")])
+    doc = cmd.report_document(rep, [job("mounts", claim="models")], f.NOW)
+    assert doc["items"][0]["metadataJobs"][0]["name"] == "mounts"
+    assert json.loads(json.dumps(doc)) == doc
+
+
+@pytest.mark.parametrize(
+    ("kind", "namespace", "selector", "sentence"),
+    [
+        (None, "team-a", None,
+         "No models found (no ClusterBaseModels, no BaseModels in namespace team-a)."),
+        ("cluster", None, "a=b", "No models found matching a=b (no ClusterBaseModels)."),
+        ("namespaced", None, None, "No models found (no BaseModels in any namespace)."),
+    ],
+    ids=["both", "cluster-selector", "namespaced-all"],
+)  # fmt: skip
+def test_empty_sentence(kind: str | None, namespace: str | None, selector: str | None,
+                        sentence: str) -> None:  # fmt: skip
+    assert cmd.empty_sentence(kind, namespace, selector) == sentence
+
+
+# -- watch -------------------------------------------------------------------------------------
+
+
+def test_changed_rows_ignore_age_and_mark_deletions() -> None:
+    def row(name: str, state: str, age: str = "5m") -> list[str]:
+        return [name, "-", "hf://x", state, "0/1", "0", "0", age]
+
+    before = {(0, "", "a"): row("a", "In_Transit"), (0, "", "b"): row("b", "Ready"),
+              (0, "", "c"): row("c", "Ready")}  # fmt: skip
+    after = {(0, "", "a"): row("a", "Ready", "6m"), (0, "", "b"): row("b", "Ready", "6m"),
+             (0, "", "d"): row("d", "In_Transit")}  # fmt: skip
+    changed = cmd.changed_rows(before, after)
+    assert [(r[0], r[3]) for r in changed] == [
+        ("a", "Ready"), ("d", "In_Transit"), ("c", cmd.DELETED),
+    ]  # fmt: skip
+
+
+def _change(ref: r.ResourceRef, kind: str, obj: Obj | None = None, **kw: Any) -> gather.Change:
+    return gather.Change(gather.WatchSpec(ref), kind, obj=obj, **kw)
+
+
+def test_watch_state_follows_models_and_configmaps() -> None:
+    sources = gather.Sources(
+        [f.cluster_base_model("a"), f.base_model("t", "b")],
+        configmaps=[f.agent_configmap("n1", {})],
+    )
+    state = cmd.WatchState.start(sources)
+    cbms, bms, cms = r.CLUSTER_BASE_MODELS, r.BASE_MODELS, r.CONFIG_MAPS
+    assert state.apply(_change(cbms, "MODIFIED", f.cluster_base_model("a", state="Ready"))) is None
+    state.apply(_change(cbms, "ADDED", f.cluster_base_model("c")))
+    state.apply(_change(bms, "DELETED", f.base_model("t", "b")))
+    state.apply(_change(cms, "ADDED", f.agent_configmap("n2", {})))
+    now = state.sources(sources)
+    assert [(m["metadata"]["name"], m["status"]["state"]) for m in now.models] == [
+        ("a", "Ready"), ("c", "In_Transit"),
+    ]  # fmt: skip
+    assert [c["metadata"]["name"] for c in now.configmaps or []] == ["n1", "n2"]
+    # After 410 Gone the kind's whole list is replaced; other kinds stay.
+    state.apply(_change(bms, "RELISTED", items=[f.base_model("t", "z")]))
+    state.apply(_change(cbms, "RELISTED", items=[]))
+    assert [m["metadata"]["name"] for m in state.sources(sources).models] == ["z"]
+    warning = state.apply(_change(cms, "STOPPED", message="cannot watch configmaps"))
+    assert warning == "cannot watch configmaps"
+
+
+def test_watch_state_without_readable_configmaps_ignores_their_events() -> None:
+    state = cmd.WatchState.start(gather.Sources([f.cluster_base_model("a")]))
+    state.apply(_change(r.CONFIG_MAPS, "ADDED", f.agent_configmap("n1", {})))
+    assert state.configmaps is None
+
+
+def test_row_key_orders_cluster_models_first() -> None:
+    models = report([f.base_model("a", "m"), f.cluster_base_model("z")]).models
+    assert sorted(cmd._row_key(m) for m in models) == [(0, "", "z"), (1, "a", "m")]
