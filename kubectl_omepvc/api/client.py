@@ -1,8 +1,7 @@
-"""A small REST client on top of the official client's configuration and TLS setup.
+"""A small REST client: plain dicts over urllib3, one request per call.
 
-The official client does the hard parts we reuse: kubeconfig credentials (client certificates,
-tokens, `exec` credential plugins with refresh) and the TLS pool. Requests go straight through
-that pool so that we control what the generated API classes do not expose well: repeated
+Credentials and TLS come from `transport` (kubeconfig rules from `kubeconfig`). Requests are
+built here so that we control what generated API classes do not expose well: repeated
 impersonation headers, the request timeout on every call, patch content types, and streaming
 JSON without building model objects (a LIST of thousands of models stays cheap).
 """
@@ -18,7 +17,7 @@ from urllib.parse import urlencode
 
 from kubectl_omepvc import __version__, errors
 from kubectl_omepvc.api import errors as api_errors
-from kubectl_omepvc.api import kubeconfig
+from kubectl_omepvc.api import kubeconfig, transport
 from kubectl_omepvc.core.resources import ResourceRef
 from kubectl_omepvc.options import ConnectionOptions
 
@@ -36,36 +35,23 @@ class Client:
 
     def __init__(self, opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -> None:
         environ = os.environ if environ is None else environ
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-
         self.verbose = opts.verbose
         self.timeout = opts.request_timeout
-        configuration = k8s_client.Configuration()
         paths, explicit = kubeconfig.kubeconfig_paths(opts.kubeconfig, environ)
         use_in_cluster = (
             not explicit and not any(p.exists() for p in paths) and kubeconfig.in_cluster(environ)
         )
         if use_in_cluster:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            self._transport = transport.in_cluster(environ)
             self.namespace = opts.namespace or _in_cluster_namespace()
             self.context = None
         else:
             resolved = kubeconfig.resolve(opts, environ)
-            try:
-                loader = k8s_config.kube_config.KubeConfigLoader(config_dict=resolved.config)
-                loader.load_and_set(configuration)
-            except k8s_config.ConfigException as exc:
-                raise errors.ConfigError(f"cannot use the kubeconfig: {exc}") from None
+            self._transport = transport.from_kubeconfig(resolved.config, environ)
             self.namespace = resolved.namespace
             self.context = resolved.context_name
-        configuration.retries = (
-            False  # one attempt: a dead server must fail within --request-timeout
-        )
-        self.server = configuration.host.rstrip("/")
-        self._configuration = configuration
-        self._api_client = k8s_client.ApiClient(configuration)
-        self._pool = self._api_client.rest_client.pool_manager
+        self.server = self._transport.server
+        self._pool = self._transport.pool
         self._impersonation: list[tuple[str, str]] = []
         if opts.impersonate:
             self._impersonation.append(("Impersonate-User", opts.impersonate))
@@ -87,8 +73,7 @@ class Client:
         headers["User-Agent"] = USER_AGENT
         if content_type:
             headers["Content-Type"] = content_type
-        # Runs the refresh hook too, so exec credential plugins renew expired tokens.
-        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        token = self._transport.authorization()
         if token:
             headers["Authorization"] = token
         for key, value in self._impersonation:
@@ -116,7 +101,8 @@ class Client:
         limit = timeout if timeout is not None else self.timeout
         if self.verbose:
             print(f"kubectl-ome-pvc: {method} {url}", file=sys.stderr)
-        try:
+
+        def send() -> Any:
             return self._pool.request(
                 method,
                 url,
@@ -126,6 +112,13 @@ class Client:
                 preload_content=not stream,
                 retries=False,
             )
+
+        try:
+            response = send()
+            if response.status == 401 and self._transport.on_unauthorized():
+                response.release_conn()
+                response = send()  # once, with credentials the exec plugin just renewed
+            return response
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise api_errors.from_transport(exc, self.server, limit) from exc
 
