@@ -69,6 +69,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], no_headers: boo
 
 
 def _visible_len(text: str) -> int:
+    if "\033" not in text:  # the common case: no colour codes to skip
+        return len(text)
     length, i = 0, 0
     while i < len(text):
         if text[i] == "\033":
