@@ -21,8 +21,8 @@ What is read, and in which scope:
   `app.kubernetes.io/component=metadata-extraction` (OME's documented label), in the claims'
   namespaces. They are matched to a model by the claim they mount (see commands.status).
 
-Only get/list/watch on the two model kinds are required; `cluster_role()` is the ClusterRole
-that gives the full output (each rule is one of the reads above).
+Only get/list/watch on the two model kinds are required; `core.rbac.STATUS_RULES` are the reads
+above, as RBAC rules (`kubectl ome-pvc rbac` prints them as roles).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import Client
-from kubectl_omepvc.core import capabilities, naming, storage_uri
+from kubectl_omepvc.core import agent, capabilities, naming, rbac, storage_uri
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.resources import ResourceRef
@@ -54,7 +54,6 @@ PER_NODE_PAGE_SIZE = 50
 MAX_PARALLEL = 8
 WORKLOAD_LABEL = "ome.io/inferenceservice"
 METADATA_JOB_SELECTOR = "app.kubernetes.io/component=metadata-extraction"
-AGENT_ROOT_FLAG = "--models-root-dir"
 # What each unreadable source costs the output (one warning line each).
 CONSEQUENCES = {
     r.CLUSTER_BASE_MODELS.plural: "ClusterBaseModels omitted",
@@ -109,31 +108,10 @@ class Sources:
         }
 
 
-# Everything `status` reads, for a ClusterRole giving its full output (see `cluster_role`):
-# (API group, resources, verbs). ConfigMaps and DaemonSets are only read in namespace `ome`.
-READ_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    (r.OME_GROUP, ("clusterbasemodels", "basemodels"), ("get", "list", "watch")),
-    (r.OME_GROUP, ("inferenceservices",), ("list",)),
-    ("", ("nodes", "persistentvolumes", "persistentvolumeclaims"), ("list",)),
-    ("", ("configmaps",), ("list", "watch")),
-    ("apps", ("deployments", "daemonsets"), ("list",)),
-    ("leaderworkerset.x-k8s.io", ("leaderworkersets",), ("list",)),
-    ("serving.knative.dev", ("services",), ("list",)),
-    ("batch", ("jobs",), ("list",)),
-)
-
-
-def cluster_role(name: str = "kubectl-ome-pvc-status") -> Obj:
-    """A ClusterRole with exactly what full `status` output reads (bind it to the user)."""
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": name},
-        "rules": [
-            {"apiGroups": [group], "resources": list(resources), "verbs": list(verbs)}
-            for group, resources, verbs in READ_RULES
-        ],
-    }
+def cluster_role(name: str = rbac.DEFAULT_NAME) -> Obj:
+    """One ClusterRole with everything full `status` output reads (`core.rbac.STATUS_RULES`;
+    `kubectl ome-pvc rbac` prints a tighter set: the `ome` namespace's reads as a Role)."""
+    return rbac.cluster_role(name, rbac.STATUS_RULES)
 
 
 # -- slimming: keep what core.status reads ----------------------------------------------------
@@ -396,27 +374,10 @@ def _needs_agent_root(models: Iterable[Obj]) -> bool:
     return False
 
 
-def agent_daemonsets(daemonsets: Iterable[Obj]) -> list[Obj]:
-    """The model-agents among the DaemonSets in `ome`: those taking --models-root-dir, else
-    those named `*model-agent*` (the flag is optional: the binary has a default)."""
-    by_flag, by_name = [], []
-    for ds in daemonsets:
-        spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-        argvs = [
-            [*(c.get("command") or ()), *(c.get("args") or ())]
-            for c in spec.get("containers") or ()
-        ]
-        if any(isinstance(a, str) and a.startswith(AGENT_ROOT_FLAG) for v in argvs for a in v):
-            by_flag.append(ds)
-        elif "model-agent" in str((ds.get("metadata") or {}).get("name")):
-            by_name.append(ds)
-    return by_flag or by_name
-
-
 def pick_agent_daemonset(daemonsets: Iterable[Obj], warn: Callable[[str], None]) -> Obj | None:
     """The one model-agent DaemonSet; with several, none (which one serves which node is not
     known here, so the host directory is not checked) and a warning."""
-    found = agent_daemonsets(daemonsets)
+    found = agent.model_agents(daemonsets)
     if len(found) > 1:
         names = ", ".join(sorted(str((d.get("metadata") or {}).get("name")) for d in found))
         warn(
@@ -785,6 +746,66 @@ class Change:
     obj: Obj | None = None
     items: list[Obj] | None = None
     message: str | None = None
+
+
+# -- the watched state --------------------------------------------------------------------------
+
+
+def model_key(obj: Obj) -> tuple[int, str, str]:
+    """Overview order: ClusterBaseModels first, then BaseModels by namespace and name."""
+    meta = obj.get("metadata") or {}
+    cluster = obj.get("kind") == "ClusterBaseModel"
+    return (0 if cluster else 1, "" if cluster else str(meta.get("namespace")), str(meta["name"]))
+
+
+@dataclasses.dataclass
+class WatchState:
+    """The watched objects, updated in place by the changes the watches report."""
+
+    models: dict[tuple[int, str, str], dict[str, Any]]
+    configmaps: dict[str, dict[str, Any]] | None
+
+    @classmethod
+    def start(cls, sources: Sources) -> WatchState:
+        models = {model_key(m): m for m in sources.models}
+        cms = sources.configmaps
+        return cls(models, None if cms is None else {c["metadata"]["name"]: c for c in cms})
+
+    def apply(self, change: Change) -> str | None:
+        """Apply one change; returns a warning to print, if any."""
+        if change.type == "STOPPED":
+            return change.message
+        is_cm = change.spec.ref.plural == "configmaps"
+        if is_cm and self.configmaps is None:
+            return None
+        if change.type == "RELISTED":
+            if is_cm:
+                self.configmaps = {c["metadata"]["name"]: c for c in change.items or ()}
+            else:
+                kind = change.spec.ref.kind
+                self.models = {k: m for k, m in self.models.items() if m.get("kind") != kind}
+                self.models.update((model_key(m), m) for m in change.items or ())
+            return None
+        obj = change.obj or {}
+        if is_cm:
+            assert self.configmaps is not None
+            name = str((obj.get("metadata") or {}).get("name"))
+            if change.type == "DELETED":
+                self.configmaps.pop(name, None)
+            else:
+                self.configmaps[name] = obj
+        elif change.type == "DELETED":
+            self.models.pop(model_key(obj), None)
+        else:
+            self.models[model_key(obj)] = obj
+        return None
+
+    def sources(self, base: Sources) -> Sources:
+        return dataclasses.replace(
+            base,
+            models=[self.models[k] for k in sorted(self.models)],
+            configmaps=None if self.configmaps is None else list(self.configmaps.values()),
+        )
 
 
 class Gone(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import errors
@@ -272,6 +272,22 @@ def wait_for_rollouts(
 
 
 _NOT_DONE = Rollout("", False, "no status yet")
+
+
+def follow_rollouts(
+    client: Client,
+    namespace: str,
+    workloads: Sequence[Mapping[str, Any]],
+    timeout: float,
+    log: Callable[[str], None],
+) -> None:
+    """Wait for the Deployments to roll out; a LeaderWorkerSet is only pointed at."""
+    deployments = [wl for wl in workloads if wl.get("kind") == "Deployment"]
+    for other in workloads:
+        if other.get("kind") != "Deployment":
+            log(f"not following {display(other)}: see `kubectl get lws -n {namespace}`")
+    if deployments:
+        wait_for_rollouts(client, namespace, deployments, timeout, log)
 
 
 def _failure(

@@ -8,20 +8,21 @@ are the objects applied, in order, and if one fails the objects this run created
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubectl_omepvc import errors, printers
+from kubectl_omepvc import errors
 from kubectl_omepvc.commands import common
+from kubectl_omepvc.core import agent, naming, selectors, sources
 from kubectl_omepvc.core import manifests as m
-from kubectl_omepvc.core import naming, status
 from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.resources import ResourceRef
+from kubectl_omepvc.core.objects import render_stream, strip_server_fields
+from kubectl_omepvc.core.sources import Source
+from kubectl_omepvc.core.storage_plan import Plan, Step, kind_name
 from kubectl_omepvc.errors import InputError
 from kubectl_omepvc.options import (
     DURATION,
@@ -40,300 +41,6 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 DELETE_TIMEOUT = 60.0  # seconds to wait for a replaced claim and volume to go
-
-_KIND_WORDS = {
-    "clusterbasemodel": ModelKind.CLUSTER,
-    "clusterbasemodels": ModelKind.CLUSTER,
-    "clusterbasemodel.ome.io": ModelKind.CLUSTER,
-    "clusterbasemodels.ome.io": ModelKind.CLUSTER,
-    "basemodel": ModelKind.NAMESPACED,
-    "basemodels": ModelKind.NAMESPACED,
-    "basemodel.ome.io": ModelKind.NAMESPACED,
-    "basemodels.ome.io": ModelKind.NAMESPACED,
-}
-
-# Provisioners whose volumes attach to one node at a time (block devices, node-local disks):
-# a ReadOnlyMany or ReadWriteMany claim from them stays Pending or fails to provision.
-SINGLE_NODE_PROVISIONERS = frozenset(
-    {
-        "ebs.csi.aws.com",
-        "kubernetes.io/aws-ebs",
-        "pd.csi.storage.gke.io",
-        "kubernetes.io/gce-pd",
-        "disk.csi.azure.com",
-        "kubernetes.io/azure-disk",
-        "blockvolume.csi.oraclecloud.com",
-        "oracle.com/oci",
-        "cinder.csi.openstack.org",
-        "dobs.csi.digitalocean.com",
-        "rancher.io/local-path",
-        "topolvm.io",
-        "local.csi.openebs.io",
-        "openebs.io/local",
-    }
-)
-MULTI_NODE_MODES = (m.AccessMode.READ_ONLY_MANY, m.AccessMode.READ_WRITE_MANY)
-
-
-# --- pure helpers (unit-tested) -------------------------------------------------------------------
-
-
-class Source(str, enum.Enum):
-    """Which storage source the flags chose."""
-
-    LOCAL = "local"
-    FROM_MODEL = "from-model"
-    NFS = "nfs"
-    CLASS = "storage-class"
-
-
-def choose_source(
-    *,
-    local_path: str | None,
-    nodes: Sequence[str],
-    from_model: str | None,
-    nfs_server: str | None,
-    nfs_path: str | None,
-    storage_class: str | None,
-    no_storage_class: bool,
-    sub_path: str | None,
-) -> Source:
-    """The one storage source the flags name; click.UsageError for none, two, or a stray flag."""
-    given = [
-        name
-        for name, present in (
-            (Source.FROM_MODEL, from_model is not None),
-            (Source.NFS, nfs_server is not None or nfs_path is not None),
-            (Source.CLASS, storage_class is not None),
-        )
-        if present
-    ]
-    if from_model is None and (local_path is not None or nodes):
-        given.insert(0, Source.LOCAL)
-    if not given:
-        raise click.UsageError(
-            "name one storage source: --local-path PATH --node NODE, --from-model NAME, "
-            "--nfs-server HOST --nfs-path PATH, or --storage-class NAME"
-        )
-    if len(given) > 1:
-        flags = {
-            Source.LOCAL: "--local-path/--node",
-            Source.FROM_MODEL: "--from-model",
-            Source.NFS: "--nfs-server/--nfs-path",
-            Source.CLASS: "--storage-class",
-        }
-        raise click.UsageError(
-            f"one storage source per claim: {' and '.join(flags[g] for g in given)} were both given"
-        )
-    source = given[0]
-    if source == Source.LOCAL and local_path is None:
-        raise click.UsageError("--node needs --local-path (the directory on those nodes)")
-    if source == Source.LOCAL and not nodes:
-        raise click.UsageError("--local-path needs --node NODE (repeat for each node that has it)")
-    if source == Source.NFS and (nfs_server is None or nfs_path is None):
-        raise click.UsageError("an NFS volume needs both --nfs-server HOST and --nfs-path PATH")
-    if no_storage_class and source in (Source.NFS, Source.CLASS):
-        raise click.UsageError(
-            "--no-storage-class applies to local volumes (an NFS volume has no class; "
-            "--storage-class names one)"
-        )
-    if source == Source.FROM_MODEL and sub_path is not None:
-        raise click.UsageError("--sub-path comes from the model with --from-model: drop it")
-    return source
-
-
-def parse_model_ref(text: str, flag: str) -> tuple[ModelKind, str]:
-    """`NAME` or `clusterbasemodel/NAME` → ClusterBaseModel; `basemodel/NAME` → BaseModel."""
-    kind_text, slash, name = text.rpartition("/")
-    if not slash:
-        return ModelKind.CLUSTER, text
-    kind = _KIND_WORDS.get(kind_text.lower())
-    if kind is None or not name:
-        raise click.UsageError(
-            f"{flag} {text!r}: use NAME, clusterbasemodel/NAME or basemodel/NAME "
-            "(a BaseModel lives in the claim's namespace, -n)"
-        )
-    return kind, name
-
-
-def _within(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _is_model_agent(daemonset: Mapping[str, Any]) -> bool:
-    name = str((daemonset.get("metadata") or {}).get("name") or "")
-    template = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
-    for container in template.get("containers") or []:
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
-        if any(isinstance(a, str) and a.split("=", 1)[0] == status.AGENT_ROOT_FLAG for a in argv):
-            return True
-    return "model-agent" in name
-
-
-@dataclasses.dataclass(frozen=True)
-class AgentChoice:
-    """The model-agent DaemonSet a model's files came through, and where they are on the node."""
-
-    daemonset: str
-    root: status.AgentRoot
-
-    @property
-    def host_root(self) -> str:
-        """The node directory behind the agent's models root: the local PV's path."""
-        path = self.root.node_path(self.root.models_root)
-        return path or self.root.host_path
-
-
-def pick_agent_root(daemonsets: Sequence[Mapping[str, Any]], model_path: str) -> AgentChoice:
-    """The model-agent whose models root holds `model_path`; InputError when none (or two)."""
-    agents = []
-    for ds in daemonsets:
-        if not _is_model_agent(ds):
-            continue
-        root = status.agent_root(ds)
-        if root is not None:
-            agents.append(AgentChoice(str((ds.get("metadata") or {}).get("name")), root))
-    if not agents:
-        raise InputError(
-            f"found no model-agent DaemonSet with a hostPath models directory in namespace "
-            f"{naming.AGENT_NAMESPACE}",
-            "pass --local-path with the node directory that holds the models",
-        )
-    holding = [a for a in agents if _within(model_path, a.root.models_root)]
-    if not holding:
-        roots = ", ".join(
-            f"{a.root.models_root} (daemonset/{a.daemonset})" for a in sorted(agents, key=str)
-        )
-        raise InputError(
-            f"model path {model_path} is outside the model-agent's models directory {roots}",
-            "the agent then writes inside its own container, not to the node: fix the model's "
-            "storage.path, or pass --local-path with the node directory that holds the files",
-        )
-    deepest = max(len(a.root.models_root) for a in holding)
-    best = [a for a in holding if len(a.root.models_root) == deepest]
-    if len({a.host_root for a in best}) > 1:
-        names = ", ".join(f"daemonset/{a.daemonset}" for a in best)
-        raise InputError(
-            f"model-agents {names} disagree on the host directory behind "
-            f"{best[0].root.models_root}",
-            "pass --local-path with the node directory that holds the models",
-        )
-    return best[0]
-
-
-def class_access_warning(storage_class: Mapping[str, Any], mode: m.AccessMode) -> str | None:
-    """Why a claim of `mode` from this class may never bind, if we can tell."""
-    name = (storage_class.get("metadata") or {}).get("name")
-    provisioner = str(storage_class.get("provisioner") or "")
-    if provisioner == m.NO_PROVISIONER:
-        return (
-            f"StorageClass {name} provisions nothing ({provisioner}): the claim binds only to "
-            "a PV someone creates for it"
-        )
-    if mode in MULTI_NODE_MODES and provisioner in SINGLE_NODE_PROVISIONERS:
-        return (
-            f"StorageClass {name} ({provisioner}) gives ReadWriteOnce volumes: a {mode.value} "
-            "claim may never bind; use a shared file system class (NFS, CephFS, EFS, ...)"
-        )
-    return None
-
-
-def kind_name(ref: ResourceRef) -> str:
-    """`persistentvolume`, `storageclass.storage.k8s.io`: how kubectl prints a kind."""
-    return f"{ref.kind.lower()}.{ref.group}" if ref.group else ref.kind.lower()
-
-
-def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
-    """An object as kubectl prints it by default: without managedFields."""
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
-
-
-def render_objects(objects: Sequence[Mapping[str, Any]], output: str) -> str:
-    """-o yaml: a YAML stream; -o json: one object, or a v1 List of several."""
-    if output == Output.JSON.value:
-        if len(objects) == 1:
-            return printers.to_json(objects[0])
-        return printers.to_json({"apiVersion": "v1", "kind": "List", "items": list(objects)})
-    return printers.to_yaml_stream(objects)
-
-
-# --- the plan -------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Step:
-    """One object to apply, and what the cluster had before."""
-
-    ref: ResourceRef
-    obj: Obj
-    before: Obj | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
-    @property
-    def namespace(self) -> str | None:
-        return self.obj["metadata"].get("namespace") if self.ref.namespaced else None
-
-    @property
-    def label(self) -> str:
-        return f"{kind_name(self.ref)}/{self.name}"
-
-
-@dataclasses.dataclass
-class Plan:
-    request: m.ClaimRequest
-    pv_name: str | None
-    steps: list[Step]
-    register: tuple[ModelKind, str] | None
-    origin: Obj | None = None  # the --from-model model, as read
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    def step(self, ref: ResourceRef) -> Step | None:
-        return next((s for s in self.steps if s.ref == ref), None)
-
-    @property
-    def model_ref(self) -> ResourceRef:
-        return _model_resource(self.register[0] if self.register else ModelKind.CLUSTER)
-
-
-def _model_resource(kind: ModelKind) -> ResourceRef:
-    return r.BASE_MODELS if kind is ModelKind.NAMESPACED else r.CLUSTER_BASE_MODELS
-
-
-def build_steps(
-    req: m.ClaimRequest,
-    pv_name: str | None,
-    register: tuple[ModelKind, str] | None,
-    origin: Obj | None,
-) -> list[Step]:
-    """The objects in apply order: StorageClass, PV, PVC, model."""
-    steps: list[Step] = []
-    if isinstance(req.source, m.LocalSource) and req.storage_class is not None:
-        steps.append(Step(r.STORAGE_CLASSES, m.local_storage_class(req.storage_class)))
-    if not isinstance(req.source, m.ClassSource):
-        pv = m.persistent_volume(req)
-        if pv_name:
-            pv["metadata"]["name"] = pv_name
-        steps.append(Step(r.PVS, pv))
-    steps.append(Step(r.PVCS, m.persistent_volume_claim(req, pv_name)))
-    if register is not None:
-        kind, name = register
-        if req.sub_path is None:
-            raise click.UsageError("--register-model needs --sub-path (or --from-model)")
-        model = m.pvc_model(
-            kind,
-            name,
-            req.namespace if kind is ModelKind.NAMESPACED else None,
-            req.namespace,
-            req.claim,
-            req.sub_path,
-            copy_from=origin,
-        )
-        steps.append(Step(_model_resource(kind), model))
-    return steps
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -452,16 +159,23 @@ def command(
       kubectl ome-pvc create llama-weights -n serving --from-model llama-3-2-1b-instruct \\
           --size 100Gi --register-model llama-3-2-1b-instruct-pvc
     """
-    source = choose_source(
-        local_path=local_path,
-        nodes=nodes,
-        from_model=from_model,
-        nfs_server=nfs_server,
-        nfs_path=nfs_path,
-        storage_class=storage_class,
-        no_storage_class=no_storage_class,
-        sub_path=sub_path,
-    )
+    try:
+        source = sources.choose_source(
+            local_path=local_path,
+            nodes=nodes,
+            from_model=from_model,
+            nfs_server=nfs_server,
+            nfs_path=nfs_path,
+            storage_class=storage_class,
+            no_storage_class=no_storage_class,
+            sub_path=sub_path,
+        )
+        register = (
+            sources.parse_model_ref(register_model, "--register-model") if register_model else None
+        )
+        origin_ref = sources.parse_model_ref(from_model, "--from-model") if from_model else None
+    except sources.FlagError as exc:
+        raise click.UsageError(str(exc)) from None
     if size is None:
         if source == Source.FROM_MODEL:
             raise click.UsageError(
@@ -470,8 +184,6 @@ def command(
                 "directory, rounded up (e.g. from `du -sh` on the node), such as 20Gi"
             )
         raise click.UsageError("--size is required (a Kubernetes quantity such as 100Gi)")
-    register = parse_model_ref(register_model, "--register-model") if register_model else None
-    origin_ref = parse_model_ref(from_model, "--from-model") if from_model else None
     if register is not None and sub_path is None and origin_ref is None:
         raise click.UsageError("--register-model needs --sub-path (or --from-model)")
     mode = DryRun(dry_run)
@@ -518,7 +230,11 @@ def command(
     m.validate_claim_request(req)
     if register is not None:
         m.validate_dns_subdomain(register[1], "model name")
-    plan = Plan(req, pv_name, build_steps(req, pv_name, register, origin), register, origin)
+    try:
+        steps = sp.build_steps(req, pv_name, register, origin)
+    except sources.FlagError as exc:
+        raise click.UsageError(str(exc)) from None
+    plan = Plan(req, pv_name, steps, register, origin)
 
     if mode is DryRun.CLIENT:
         _print_client_dry_run(plan, output)
@@ -543,7 +259,7 @@ def _from_model(
     client: Client, ref: m.ModelRef, local_path: str | None, nodes: Sequence[str]
 ) -> tuple[m.LocalSource, str, Obj]:
     """Root, nodes and sub-path of a local PV for the files an OME model was downloaded to."""
-    resource = _model_resource(ref.kind)
+    resource = r.model_resource(ref.kind)
     model = client.get_or_none(resource, ref.name, ref.namespace)
     where = f" in namespace {ref.namespace}" if ref.namespace else ""
     if model is None:
@@ -580,15 +296,16 @@ def _from_model(
             "model-agent's host directory is unknown",
             "pass --local-path with the node directory that holds the models",
         ) from None
-    agent = pick_agent_root(daemonsets, path)
-    sub_path = m.model_sub_path(path, agent.root.models_root)
-    if not agent.root.reaches_node(path):
+    chosen_agent = agent.pick_agent_root(daemonsets, path)
+    root = chosen_agent.root
+    sub_path = m.model_sub_path(path, root.models_root)
+    if not root.reaches_node(path):
         common.note(
-            f"note: the model-agent mounts host directory {agent.root.host_path} at "
-            f"{agent.root.mount_path}, so the files are at {agent.host_root}/{sub_path} on the "
-            f"node, not at {path}: the volume uses {agent.host_root}"
+            f"note: the model-agent mounts host directory {root.host_path} at "
+            f"{root.mount_path}, so the files are at {root.host_root}/{sub_path} on the "
+            f"node, not at {path}: the volume uses {root.host_root}"
         )
-    return m.LocalSource(agent.host_root, chosen), sub_path, model
+    return m.LocalSource(root.host_root, chosen), sub_path, model
 
 
 def _print_client_dry_run(plan: Plan, output: str | None) -> None:
@@ -596,7 +313,7 @@ def _print_client_dry_run(plan: Plan, output: str | None) -> None:
     if output == Output.NAME.value:
         common.emit("\n".join(s.label for s in plan.steps))
     else:
-        common.emit(render_objects(objects, output or Output.YAML.value))
+        common.emit(render_stream(objects, output or Output.YAML.value))
     if plan.step(r.STORAGE_CLASSES) is not None:
         common.note(
             f"note: storageclass/{plan.request.storage_class} is created only if it does not exist"
@@ -651,7 +368,7 @@ def _run(
             f"note: {' and '.join(s.label for s in recreate)} would be deleted and created "
             "again, which a dry run cannot check"
         )
-    rebind = _released_volume(plan)
+    rebind = sp.released_volume(plan)
 
     # Every object through admission, quota and RBAC before anything is written.
     preview = [
@@ -692,7 +409,7 @@ def _run(
             common.emit("\n".join(f"{kind_name(x.ref)}/{x.name}" for x in results))
         elif output is not None:
             objects = [bound if bound and x.ref == r.PVCS else x.after for x in results]
-            common.emit(render_objects([strip_server_fields(o) for o in objects], output))
+            common.emit(render_stream([strip_server_fields(o) for o in objects], output))
 
 
 def _check_namespace(client: Client, namespace: str) -> None:
@@ -708,11 +425,6 @@ def _check_namespace(client: Client, namespace: str) -> None:
         )
 
 
-def _node_ready(node: Mapping[str, Any]) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def _check_nodes(client: Client, nodes: Sequence[str]) -> None:
     for name in sorted(set(nodes)):
         try:
@@ -726,7 +438,7 @@ def _check_nodes(client: Client, nodes: Sequence[str]) -> None:
                 "list nodes with `kubectl get nodes`; a volume pinned to a missing node "
                 "never reaches a pod",
             )
-        if not _node_ready(node):
+        if not selectors.node_ready(node):
             raise InputError(
                 f'node "{name}" is not Ready',
                 "pick Ready nodes (`kubectl get nodes`), or wait until it is back",
@@ -744,7 +456,7 @@ def _check_storage_class(client: Client, name: str, mode: m.AccessMode) -> Obj |
             f'StorageClass "{name}" does not exist',
             "list classes with `kubectl get storageclass`",
         )
-    warning = class_access_warning(found, mode)
+    warning = sources.class_access_warning(found, mode)
     if warning:
         common.note(f"warning: {warning}")
     return found
@@ -765,48 +477,16 @@ def _check_model_api(client: Client, plan: Plan) -> bool | None:
 
 def _read_existing(client: Client, plan: Plan) -> None:
     """Fills each step's `before`; an existing StorageClass is used as it is, not applied."""
-    for step in list(plan.steps):
+    for step in plan.steps:
         step.before = client.get_or_none(step.ref, step.name, step.namespace)
-        if step.ref == r.STORAGE_CLASSES and step.before is not None:
-            plan.steps.remove(step)
-            differences = m.spec_difference(step.before, step.obj)
-            if differences:
-                plan.notes.append(
-                    f"note: using the existing {step.label} as it is ({'; '.join(differences)}); "
-                    "a pre-bound volume does not need its provisioner"
-                )
+    sp.keep_existing_class(plan)
 
 
 def _check_conflicts(client: Client, plan: Plan, force: bool) -> list[Step]:
     """Refuses what cannot be forced; shows differences; returns the steps to recreate."""
     req = plan.request
-    pv, pvc = plan.step(r.PVS), plan.step(r.PVCS)
-    if pv is not None and pv.before is not None:
-        ref = (pv.before.get("spec") or {}).get("claimRef") or {}
-        if ref and (ref.get("namespace"), ref.get("name")) != (req.namespace, req.claim):
-            raise InputError(
-                f"PV {pv.name} is bound to claim {ref.get('namespace')}/{ref.get('name')}",
-                "choose another claim name or --pv-name",
-            )
-    if pvc is not None and pvc.before is not None:
-        bound_to = (pvc.before.get("spec") or {}).get("volumeName")
-        wanted = pvc.obj["spec"].get("volumeName")
-        if bound_to and wanted and bound_to != wanted:
-            raise InputError(
-                f"claim {req.namespace}/{req.claim} is bound to volume {bound_to}",
-                "choose another claim name, or delete that claim first",
-            )
-    model = next((s for s in plan.steps if s.ref.group == r.OME_GROUP), None)
-    if model is not None and model.before is not None:
-        storage = (model.before.get("spec") or {}).get("storage") or {}
-        if storage.get("path"):
-            raise InputError(
-                f"{model.label} exists and downloads to {storage['path']}",
-                "register the pvc:// model under another name",
-            )
-
-    differing = [(s, m.spec_difference(s.before, s.obj)) for s in plan.steps if s.before]
-    differing = [(s, lines) for s, lines in differing if lines]
+    sp.refuse_unforceable(plan)
+    differing = sp.differing_steps(plan)
     if not differing:
         return []
     for step, lines in differing:
@@ -814,17 +494,11 @@ def _check_conflicts(client: Client, plan: Plan, force: bool) -> list[Step]:
         for line in lines:
             common.note(f"  {line}")
     if not force:
-        labels = " and ".join(s.label for s, _ in differing)
-        raise errors.Conflict(
-            f"{labels} already exist{'s' if len(differing) == 1 else ''} with a different "
-            "spec; nothing was changed",
-            "rerun with --force-conflicts to replace them (an unused claim and its PV are "
-            "deleted and created again; the files on the volume stay)",
-        )
-    pair = [s for s in (pv, pvc) if s is not None and s.before is not None]
-    if pv is None or not any(s in pair for s, _ in differing):
-        return []  # a claim from a class, or a model: the server applies the change in place
-    # A bound claim and its PV are immutable where it matters: they are replaced together.
+        raise sp.conflict_error(differing)
+    pair = sp.recreate_pair(plan, differing)
+    if not pair:
+        return []
+    pvc = plan.step(r.PVCS)
     users = _claim_users(client, req.namespace, req.claim) if pvc and pvc.before else []
     if users:
         raise InputError(
@@ -861,27 +535,9 @@ def _delete_for_recreate(client: Client, plan: Plan, steps: list[Step]) -> None:
     )
 
 
-def _released_volume(plan: Plan) -> Step | None:
-    """Our PV, left Released by a deleted claim of the same name: it needs its old uid cleared."""
-    pv, pvc = plan.step(r.PVS), plan.step(r.PVCS)
-    if pv is None or pv.before is None or pvc is None:
-        return None
-    ref = (pv.before.get("spec") or {}).get("claimRef") or {}
-    uid = ref.get("uid")
-    live_uid = ((pvc.before or {}).get("metadata") or {}).get("uid")
-    return pv if uid and uid != live_uid else None
-
-
 def _rebind(client: Client, step: Step) -> None:
     ref = step.obj["spec"]["claimRef"]
-    live = (step.before or {}).get("spec", {}).get("claimRef") or {}
-    ops: list[dict[str, Any]] = [
-        {"op": "test", "path": "/spec/claimRef/uid", "value": live.get("uid")},
-        {"op": "remove", "path": "/spec/claimRef/uid"},
-    ]
-    if "resourceVersion" in live:
-        ops.append({"op": "remove", "path": "/spec/claimRef/resourceVersion"})
-    client.patch(r.PVS, step.name, ops)
+    client.patch(r.PVS, step.name, sp.rebind_ops(step))
     common.note(
         f"note: {step.label} was released by an earlier claim {ref['namespace']}/{ref['name']}: "
         "it is bound to the new claim"

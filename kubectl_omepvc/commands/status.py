@@ -7,12 +7,7 @@ ClusterBaseModel MODEL; without `-n`, the ClusterBaseModel, else the BaseModel o
 context's namespace (`--kind` restricts the search to one kind).
 
 `-o json|yaml` print `core.status`'s documented schema (kind ModelStatusList), plus one key per
-item, added here because only the shell reads Jobs:
-
-    metadataJobs: null | [           # null: not a pvc:// model, older OME, or Jobs not readable
-        {namespace, name, state: Complete | Failed | Running | Pending,
-         active: int, succeeded: int, failed: int, reason: str | null, message: str | null,
-         ageSeconds: int | null}]
+item, `metadataJobs` (schema in `core.metadata_jobs`).
 
 `--watch` follows the model kinds and the agent ConfigMaps with the API's watch (no polling):
 on a terminal the whole view is redrawn; otherwise the overview prints the rows that changed
@@ -20,8 +15,8 @@ on a terminal the whole view is redrawn; otherwise the overview prints the rows 
 server closes is resumed from the last resourceVersion; after 410 Gone the kind is listed again.
 
 Least privilege: get/list/watch on ClusterBaseModels and BaseModels is enough; every other source
-that is forbidden becomes one warning and is left out. `api.gather.cluster_role()` is the
-ClusterRole that gives the full output.
+that is forbidden becomes one warning and is left out. `kubectl ome-pvc rbac` prints the roles
+that give the full output.
 
 Exit status: 0 (also when sources were not readable: each is one warning on stderr); 1 with
 `--fail-if-not-ready` when a listed model is not Ready, for an unknown model, or when OME is
@@ -40,6 +35,7 @@ import click
 
 from kubectl_omepvc import printers
 from kubectl_omepvc.commands import common
+from kubectl_omepvc.core import selectors
 from kubectl_omepvc.options import (
     ConnectionOptions,
     Output,
@@ -58,8 +54,6 @@ Obj = Mapping[str, Any]
 
 MAX_FOOTER_NOTES = 20
 CLEAR_SCREEN = "\033[H\033[2J"
-DELETED = "<deleted>"
-METADATA_JOBS_KEY = "metadataJobs"
 KINDS = ("cluster", "namespaced")
 PLAIN = printers.Palette()
 
@@ -118,21 +112,8 @@ def _or_dash(value: Any) -> str:
     return "-" if value in (None, "", [], ()) else str(value)
 
 
-def describe_terms(terms: Any) -> str:
-    """nodeSelectorTerms as one line: terms ORed, expressions ANDed."""
-    parts = []
-    for term in terms if isinstance(terms, list) else ():
-        if not isinstance(term, Mapping):
-            continue
-        exprs = [*(term.get("matchExpressions") or []), *(term.get("matchFields") or [])]
-        text = " and ".join(
-            f"{e.get('key')} {e.get('operator')}"
-            + (f" [{', '.join(map(str, e['values']))}]" if e.get("values") else "")
-            for e in exprs
-            if isinstance(e, Mapping)
-        )
-        parts.append(text or "(any node)")
-    return " or ".join(f"({p})" if len(parts) > 1 else p for p in parts) or "-"
+def _terms_text(terms: Any) -> str:
+    return selectors.describe_terms(terms, empty_term="(any node)")
 
 
 def _selector_text(selector: Mapping[str, str]) -> str:
@@ -216,7 +197,7 @@ def _claim_lines(m: ModelStatus) -> list[str]:
             ("Volume", _or_dash(claim.volume)),
         ]
         if claim.volume:
-            pairs.append(("Volume nodes", describe_terms(terms) if terms else "any node"))
+            pairs.append(("Volume nodes", _terms_text(terms) if terms else "any node"))
     return ["Claim:", *_field_lines(pairs, "  ")]
 
 
@@ -316,7 +297,7 @@ def detail_text(
         ("Node selector", _selector_text(m.node_selector)),
         (
             "Node affinity",
-            describe_terms(
+            _terms_text(
                 (m.node_affinity or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution", {})
                 .get("nodeSelectorTerms")
@@ -352,77 +333,6 @@ def detail_text(
     return "\n".join(lines)
 
 
-# -- metadata Jobs (newer OME) ----------------------------------------------------------------
-
-
-def _job_mounts_claim(job: Obj, claim: str) -> bool:
-    spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return any(
-        ((v or {}).get("persistentVolumeClaim") or {}).get("claimName") == claim
-        for v in spec.get("volumes") or ()
-    )
-
-
-def job_summary(job: Obj, now: datetime) -> dict[str, Any]:
-    """A Job's state in one record: Complete, Failed (with reason), Running or Pending."""
-    from kubectl_omepvc.core.status import parse_time
-
-    meta = job.get("metadata") or {}
-    status = job.get("status") or {}
-    state, reason, message = "Pending", None, None
-    for cond in status.get("conditions") or ():
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") in ("Complete", "SuccessCriteriaMet"):
-            state = "Complete"
-        elif cond.get("type") in ("Failed", "FailureTarget"):
-            state, reason, message = "Failed", cond.get("reason"), cond.get("message")
-            break
-    if state == "Pending" and (status.get("active") or 0) > 0:
-        state = "Running"
-    created = parse_time(meta.get("creationTimestamp"))
-    return {
-        "namespace": meta.get("namespace"),
-        "name": meta.get("name"),
-        "state": state,
-        "active": status.get("active") or 0,
-        "succeeded": status.get("succeeded") or 0,
-        "failed": status.get("failed") or 0,
-        "reason": reason,
-        "message": message,
-        "ageSeconds": None if created is None else int((now - created).total_seconds()),
-    }
-
-
-def metadata_jobs(
-    m: ModelStatus, jobs: Sequence[Obj] | None, now: datetime
-) -> list[dict[str, Any]] | None:
-    """The metadata-extraction Jobs of a pvc:// model: in the claim's namespace, mounting the
-    claim (or labelled with the model's name). None when Jobs were not read."""
-    claim = m.claim
-    if jobs is None or claim is None or claim.uri is None or not claim.namespace:
-        return None
-    out = []
-    for job in jobs:
-        meta = job.get("metadata") or {}
-        if meta.get("namespace") != claim.namespace:
-            continue
-        labelled = m.name in (meta.get("labels") or {}).values()
-        if labelled or _job_mounts_claim(job, claim.uri.claim):
-            out.append(job_summary(job, now))
-    return sorted(out, key=lambda j: str(j["name"]))
-
-
-def report_document(
-    report: StatusReport, jobs: Sequence[Obj] | None, now: datetime
-) -> dict[str, Any]:
-    """`-o json|yaml`: core's schema plus `metadataJobs` on every item."""
-    doc = report.as_dict()
-    for item, m in zip(doc["items"], report.models, strict=True):
-        item[METADATA_JOBS_KEY] = metadata_jobs(m, jobs, now)
-    return doc
-
-
 # -- the command ------------------------------------------------------------------------------
 
 
@@ -448,11 +358,12 @@ class View:
 
 def render(report: StatusReport, view: View, jobs: Sequence[Obj] | None, now: datetime) -> str:
     """The whole output for stdout (empty string: nothing to print)."""
+    from kubectl_omepvc.core import metadata_jobs, status
+
     if view.output == Output.JSON.value:
-        return printers.to_json(report_document(report, jobs, now))
+        return printers.to_json(metadata_jobs.report_document(report, jobs, now))
     if view.output == Output.YAML.value:
-        return printers.to_yaml(report_document(report, jobs, now))
-    from kubectl_omepvc.core import status
+        return printers.to_yaml(metadata_jobs.report_document(report, jobs, now))
 
     if view.output == Output.NAME.value:
         return "\n".join(status.resource_name(m) for m in report.models)
@@ -460,7 +371,7 @@ def render(report: StatusReport, view: View, jobs: Sequence[Obj] | None, now: da
         return ""
     if view.detail:
         return "\n\n".join(
-            detail_text(m, jobs=metadata_jobs(m, jobs, now), palette=view.palette)
+            detail_text(m, jobs=metadata_jobs.metadata_jobs(m, jobs, now), palette=view.palette)
             for m in report.models
         )
     return overview_table(
@@ -596,92 +507,6 @@ def _show(
 # -- --watch ----------------------------------------------------------------------------------
 
 
-def _model_key(obj: Obj) -> tuple[int, str, str]:
-    """Overview order: ClusterBaseModels first, then BaseModels by namespace and name."""
-    meta = obj.get("metadata") or {}
-    cluster = obj.get("kind") == "ClusterBaseModel"
-    return (0 if cluster else 1, "" if cluster else str(meta.get("namespace")), str(meta["name"]))
-
-
-@dataclasses.dataclass
-class WatchState:
-    """The watched objects, updated in place by the changes the watches report."""
-
-    models: dict[tuple[int, str, str], dict[str, Any]]
-    configmaps: dict[str, dict[str, Any]] | None
-
-    @classmethod
-    def start(cls, sources: gather.Sources) -> WatchState:
-        models = {_model_key(m): m for m in sources.models}
-        cms = sources.configmaps
-        return cls(models, None if cms is None else {c["metadata"]["name"]: c for c in cms})
-
-    def apply(self, change: gather.Change) -> str | None:
-        """Apply one change; returns a warning to print, if any."""
-        if change.type == "STOPPED":
-            return change.message
-        is_cm = change.spec.ref.plural == "configmaps"
-        if is_cm and self.configmaps is None:
-            return None
-        if change.type == "RELISTED":
-            if is_cm:
-                self.configmaps = {c["metadata"]["name"]: c for c in change.items or ()}
-            else:
-                kind = change.spec.ref.kind
-                self.models = {k: m for k, m in self.models.items() if m.get("kind") != kind}
-                self.models.update((_model_key(m), m) for m in change.items or ())
-            return None
-        obj = change.obj or {}
-        if is_cm:
-            assert self.configmaps is not None
-            name = str((obj.get("metadata") or {}).get("name"))
-            if change.type == "DELETED":
-                self.configmaps.pop(name, None)
-            else:
-                self.configmaps[name] = obj
-        elif change.type == "DELETED":
-            self.models.pop(_model_key(obj), None)
-        else:
-            self.models[_model_key(obj)] = obj
-        return None
-
-    def sources(self, base: gather.Sources) -> gather.Sources:
-        return dataclasses.replace(
-            base,
-            models=[self.models[k] for k in sorted(self.models)],
-            configmaps=None if self.configmaps is None else list(self.configmaps.values()),
-        )
-
-
-def _row_key(m: ModelStatus) -> tuple[int, str, str]:
-    return (0 if m.kind.value == "ClusterBaseModel" else 1, m.namespace or "", m.name)
-
-
-def changed_rows(
-    before: Mapping[tuple[int, str, str], list[str]],
-    after: Mapping[tuple[int, str, str], list[str]],
-) -> list[list[str]]:
-    """Overview rows that changed (age aside), appeared, or went away (state `<deleted>`)."""
-    out = []
-    for key, row in after.items():
-        old = before.get(key)
-        if old is None or _without_age(old) != _without_age(row):
-            out.append(row)
-    for key, row in before.items():
-        if key not in after:
-            gone = list(row)
-            gone[3] = DELETED
-            out.append(gone)
-    return out
-
-
-_AGE_COLUMN = 7
-
-
-def _without_age(row: Sequence[str]) -> list[str]:
-    return [c for i, c in enumerate(row) if i != _AGE_COLUMN]
-
-
 def _watch(
     client: Client, sources: gather.Sources, view: View, timeout: int, first: StatusReport
 ) -> None:
@@ -689,13 +514,13 @@ def _watch(
     from kubectl_omepvc.api import gather
     from kubectl_omepvc.core import status
 
-    state = WatchState.start(sources)
+    state = gather.WatchState.start(sources)
     log = common.note if client.verbose else None
     changes = gather.start_watches(client, sources.watches, timeout_seconds=timeout, log=log)
     wide = view.output == Output.WIDE.value
     previous: dict[tuple[int, str, str], list[str]] = {}
     if not view.detail and view.output in (None, Output.WIDE.value):
-        previous = {_row_key(m): status.overview_row(m, wide) for m in first.models}
+        previous = {status.row_key(m): status.overview_row(m, wide) for m in first.models}
     try:
         while True:
             batch = gather.settle(changes, changes.get())
@@ -714,8 +539,8 @@ def _watch(
                     continue
                 common.emit("\n" + render(report, view, sources.jobs, now))
                 continue
-            current = {_row_key(m): status.overview_row(m, wide) for m in report.models}
-            rows = changed_rows(previous, current)
+            current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
+            rows = status.changed_rows(previous, current)
             previous = current
             if rows:
                 painted = [[*r[:3], paint_state(view.palette, r[3]), *r[4:]] for r in rows]

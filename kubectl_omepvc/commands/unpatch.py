@@ -10,8 +10,8 @@ from __future__ import annotations
 import click
 
 from kubectl_omepvc.commands import common
+from kubectl_omepvc.commands.patch import render_objects, rollout_options
 from kubectl_omepvc.options import (
-    DURATION,
     ConnectionOptions,
     DryRun,
     Output,
@@ -23,20 +23,7 @@ from kubectl_omepvc.options import (
 
 @click.command("unpatch")
 @click.argument("isvc")
-@click.option(
-    "--wait/--no-wait",
-    default=True,
-    show_default=True,
-    help="Follow the rollout of the restored workloads.",
-)
-@click.option(
-    "--timeout",
-    type=DURATION,
-    default="5m",
-    show_default=True,
-    metavar="DURATION",
-    help="How long --wait waits.",
-)
+@rollout_options("restored")
 @dry_run_option
 @output_option(Output.YAML, Output.JSON)
 @connection_options
@@ -57,7 +44,6 @@ def command(
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
-    from kubectl_omepvc.commands.patch import follow, render_objects
     from kubectl_omepvc.core import policy as core_policy
     from kubectl_omepvc.core import resources as r
     from kubectl_omepvc.strategies import Outcome, deployment, isvc_record, native, policy
@@ -109,4 +95,4 @@ def command(
     )
     rollout = [o for outcome in outcomes for o in outcome.rollout]
     if wait and rollout:
-        follow(client, namespace, rollout, timeout or 300.0, common.note)
+        w.follow_rollouts(client, namespace, rollout, timeout or 300.0, common.note)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubectl_omepvc import printers
-from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core import naming
+from kubectl_omepvc.core.agent import AgentRoot
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.status import ModelStatus, NodeState, WorkloadMode
 from kubectl_omepvc.core.storage_uri import StorageScheme
@@ -54,7 +55,7 @@ class RuleContext:
     """What the rules need beyond the model: the OME generation and what was readable."""
 
     native_pvc: bool = False
-    agent_root: status.AgentRoot | None = None
+    agent_root: AgentRoot | None = None
     nodes_known: bool = True
     configmaps_known: bool = True
 

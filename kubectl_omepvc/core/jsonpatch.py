@@ -193,6 +193,17 @@ def pod_template_paths(workload: Mapping[str, Any]) -> list[str]:
     )
 
 
+def pod_templates(workload: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(path, template) for each pod template the workload has; a missing one is skipped."""
+    found = []
+    for path in pod_template_paths(workload):
+        try:
+            found.append((path, resolve(workload, path)))
+        except PatchFailed:
+            continue
+    return found
+
+
 def workload_ref(workload: Mapping[str, Any]) -> str:
     """`deployment/llama-engine`: kubectl's way of naming a workload in messages."""
     name = (workload.get("metadata") or {}).get("name", "")

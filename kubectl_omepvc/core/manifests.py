@@ -151,6 +151,17 @@ def _model_labels(model: ModelRef | None) -> dict[str, str]:
     return labels
 
 
+def recorded_model(obj: Mapping[str, Any]) -> ModelRef | None:
+    """The model `create` recorded in an object's labels (what `_model_labels` wrote)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    name = labels.get(MODEL_LABEL)
+    if not name:
+        return None
+    if labels.get(MODEL_KIND_LABEL) == ModelKind.NAMESPACED.value:
+        return ModelRef(ModelKind.NAMESPACED, str(name), labels.get(MODEL_NAMESPACE_LABEL))
+    return ModelRef(ModelKind.CLUSTER, str(name))
+
+
 def claim_storage_class(req: ClaimRequest) -> str:
     """The storageClassName both objects carry; "" keeps the default class away from them."""
     if isinstance(req.source, ClassSource):

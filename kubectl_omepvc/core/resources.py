@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import quote
 
+from kubectl_omepvc.core.naming import ModelKind
+
 
 @dataclasses.dataclass(frozen=True)
 class ResourceRef:
@@ -59,6 +61,11 @@ STORAGE_CLASSES = ResourceRef("storage.k8s.io", "v1", "storageclasses", "Storage
 CRDS = ResourceRef(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
+
+
+def model_resource(kind: ModelKind | str) -> ResourceRef:
+    """ClusterBaseModels or BaseModels, by kind."""
+    return CLUSTER_BASE_MODELS if ModelKind(kind) is ModelKind.CLUSTER else BASE_MODELS
 
 
 def mutating_policies(version: str) -> ResourceRef:

@@ -72,15 +72,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import printers
-from kubectl_omepvc.core import naming, storage_uri
+from kubectl_omepvc.core import naming, selectors, storage_uri
+from kubectl_omepvc.core.agent import agent_root
 from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.objects import dig
 from kubectl_omepvc.core.storage_uri import PvcUri, PvcUriError, StorageScheme
 
 if TYPE_CHECKING:
@@ -90,8 +91,6 @@ API_VERSION = "ome-pvc.io/v1alpha1"
 LIST_KIND = "ModelStatusList"
 
 ISVC_LABEL = "ome.io/inferenceservice"
-AGENT_ROOT_FLAG = "--models-root-dir"
-AGENT_DEFAULT_ROOT = "/mnt/models"  # the agent binary's default
 STORAGE_COLUMN_WIDTH = 48
 # ConfigMap keys the agent writes beside model entries (e.g. Hugging Face artifact records).
 NON_MODEL_KEY_PREFIXES = ("artifact.",)
@@ -120,15 +119,6 @@ class WorkloadMode(str, enum.Enum):
 
 
 # -- small readers -----------------------------------------------------------------------------
-
-
-def _get(obj: Any, *path: str) -> Any:
-    """obj[path[0]][path[1]]...; None as soon as a step is missing or not a mapping."""
-    for step in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(step)
-    return obj
 
 
 def _str(value: Any) -> str | None:
@@ -395,32 +385,6 @@ class ServiceUse:
 
 
 @dataclasses.dataclass(frozen=True)
-class AgentRoot:
-    """Where the model-agent's downloads reach the node: a hostPath mounted in its container."""
-
-    models_root: str  # the --models-root-dir argument
-    mount_path: str  # where the hostPath volume is mounted in the agent
-    host_path: str  # the node directory behind it
-
-    def node_path(self, path: str) -> str | None:
-        """Where a download to `path` (inside the agent) lands on the node; None: nowhere."""
-        path = posixpath.normpath(path)
-        if not _within(path, self.mount_path):
-            return None
-        rel = posixpath.relpath(path, self.mount_path)
-        return posixpath.normpath(posixpath.join(self.host_path, rel))
-
-    def reaches_node(self, path: str) -> bool:
-        """True when the agent's download to `path` is what a hostPath `path` shows on the node."""
-        return self.node_path(path) == posixpath.normpath(path)
-
-
-def _within(path: str, parent: str) -> bool:
-    parent = posixpath.normpath(parent)
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-@dataclasses.dataclass(frozen=True)
 class ModelStatus:
     kind: ModelKind
     namespace: str | None
@@ -512,73 +476,6 @@ class StatusReport:
         }
 
 
-# -- node selection, as OME's model-agent evaluates it -----------------------------------------
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def _compare(node_value: str, wanted: str, greater: bool) -> bool:
-    # OME compares as integers when both parse, else as strings.
-    if _INTEGER.fullmatch(node_value) and _INTEGER.fullmatch(wanted):
-        a, b = int(node_value), int(wanted)
-    else:
-        return node_value > wanted if greater else node_value < wanted
-    return a > b if greater else a < b
-
-
-def expression_matches(labels: Mapping[str, str], node_name: str, expr: Obj) -> bool:
-    """One NodeSelectorRequirement on one node, with OME's agent semantics.
-
-    The key is looked up in the labels first, then `metadata.name` means the node name.
-    """
-    key = expr.get("key")
-    operator = expr.get("operator")
-    values = _strings(expr.get("values"))
-    value: str | None = labels.get(key) if isinstance(key, str) else None
-    if value is None and key == "metadata.name":
-        value = node_name
-    if value is None:
-        return operator == "DoesNotExist"
-    if operator == "In":
-        return value in values
-    if operator == "NotIn":
-        return value not in values
-    if operator == "Exists":
-        return True
-    if operator in ("Gt", "Lt") and values:
-        return _compare(value, values[0], greater=operator == "Gt")
-    return False
-
-
-def node_matches(
-    labels: Mapping[str, str],
-    node_name: str,
-    node_selector: Mapping[str, str],
-    terms: Sequence[Obj],
-) -> bool:
-    """Whether the agent on this node downloads a model with this selection.
-
-    nodeSelector: every pair must match. Required affinity terms are ORed, their expressions
-    and fields ANDed; an empty term list (or an empty term) selects every node, as in OME.
-    """
-    if any(labels.get(k) != v for k, v in node_selector.items()):
-        return False
-    if not terms:
-        return True
-    for term in terms:
-        exprs = [*(term.get("matchExpressions") or []), *(term.get("matchFields") or [])]
-        if all(isinstance(e, Mapping) and expression_matches(labels, node_name, e) for e in exprs):
-            return True
-    return False
-
-
-def required_terms(node_affinity: Any) -> list[Obj]:
-    terms = _get(
-        node_affinity, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"
-    )
-    return [t for t in terms if isinstance(t, Mapping)] if isinstance(terms, list) else []
-
-
 # -- indexes -----------------------------------------------------------------------------------
 
 
@@ -593,10 +490,10 @@ class _NodeIndex:
         self._selection_memo: dict[str, frozenset[str]] = {}
         prefix = f"{naming.LABEL_DOMAIN}/"
         for node in nodes or ():
-            name = _str(_get(node, "metadata", "name"))
+            name = _str(dig(node, "metadata", "name"))
             if name is None:
                 continue
-            labels = _get(node, "metadata", "labels")
+            labels = dig(node, "metadata", "labels")
             labels = labels if isinstance(labels, Mapping) else {}
             self.labels_of[name] = labels
             for key, value in labels.items():
@@ -613,7 +510,7 @@ class _NodeIndex:
 
     def select(self, node_selector: Mapping[str, str], node_affinity: Any) -> frozenset[str]:
         """Nodes the agent downloads on; memoised, since most models share a selection."""
-        terms = required_terms(node_affinity)
+        terms = selectors.required_terms(node_affinity)
         memo_key = json.dumps([node_selector, terms], sort_keys=True, default=str)
         hit = self._selection_memo.get(memo_key)
         if hit is not None:
@@ -622,7 +519,9 @@ class _NodeIndex:
         for key, value in node_selector.items():
             candidates = self._nodes_with(key, value).intersection(candidates)
         selected = frozenset(
-            n for n in candidates if node_matches(self.labels_of[n], n, node_selector, terms)
+            n
+            for n in candidates
+            if selectors.agent_node_matches(self.labels_of[n], n, node_selector, terms)
         )
         self._selection_memo[memo_key] = selected
         return selected
@@ -640,7 +539,7 @@ class _AgentIndex:
         self.bad_keys: dict[str, list[str]] = {}
         self.parsed: dict[str, AgentEntry] = {}  # raw value → entry
         for cm in configmaps or ():
-            node = _str(_get(cm, "metadata", "name"))
+            node = _str(dig(cm, "metadata", "name"))
             data = cm.get("data")
             if node is None or not isinstance(data, Mapping):
                 continue
@@ -667,15 +566,15 @@ class _AgentIndex:
 
 def _isvc_model_ref(isvc: Obj) -> tuple[ModelKind | None, str] | None:
     """(kind, model name) an InferenceService points at; kind None for the legacy field."""
-    model = _get(isvc, "spec", "model")
+    model = dig(isvc, "spec", "model")
     if isinstance(model, Mapping) and _str(model.get("name")):
         kind = model.get("kind") or ModelKind.CLUSTER.value  # the CRD's default
         try:
             return ModelKind(kind), model["name"]
         except ValueError:
             return None
-    legacy = _str(_get(isvc, "spec", "baseModel")) or _str(
-        _get(isvc, "spec", "predictor", "model", "baseModel")
+    legacy = _str(dig(isvc, "spec", "baseModel")) or _str(
+        dig(isvc, "spec", "predictor", "model", "baseModel")
     )
     return (None, legacy) if legacy else None
 
@@ -693,7 +592,7 @@ class _ServiceIndex:
         self.workloads_known = workloads is not None
         self.by_model: dict[tuple[ModelKind, str | None, str], list[Obj]] = {}
         for isvc in isvcs or ():
-            ns = _str(_get(isvc, "metadata", "namespace")) or ""
+            ns = _str(dig(isvc, "metadata", "namespace")) or ""
             ref = _isvc_model_ref(isvc)
             if ref is None:
                 continue
@@ -706,19 +605,19 @@ class _ServiceIndex:
         for workload in workloads or ():
             owner = _workload_owner(workload)
             if owner:
-                ns = _str(_get(workload, "metadata", "namespace")) or ""
+                ns = _str(dig(workload, "metadata", "namespace")) or ""
                 self.workloads_of.setdefault((ns, owner), []).append(workload)
 
 
 def _workload_owner(workload: Obj) -> str | None:
-    for ref in _get(workload, "metadata", "ownerReferences") or []:
+    for ref in dig(workload, "metadata", "ownerReferences") or []:
         if (
             isinstance(ref, Mapping)
             and ref.get("kind") == "InferenceService"
             and ref.get("controller")
         ):
             return _str(ref.get("name"))
-    return _str(_get(workload, "metadata", "labels", ISVC_LABEL))
+    return _str(dig(workload, "metadata", "labels", ISVC_LABEL))
 
 
 # -- workloads ---------------------------------------------------------------------------------
@@ -729,7 +628,7 @@ def workload_kind(workload: Obj) -> str:
     kind = _str(workload.get("kind"))
     if kind:
         return kind
-    if _get(workload, "spec", "leaderWorkerTemplate") is not None:
+    if dig(workload, "spec", "leaderWorkerTemplate") is not None:
         return "LeaderWorkerSet"
     return "Deployment"
 
@@ -737,9 +636,9 @@ def workload_kind(workload: Obj) -> str:
 def pod_specs(workload: Obj) -> list[Obj]:
     """Every pod template spec of a Deployment, Knative Service or LeaderWorkerSet."""
     specs = [
-        _get(workload, "spec", "template", "spec"),
-        _get(workload, "spec", "leaderWorkerTemplate", "leaderTemplate", "spec"),
-        _get(workload, "spec", "leaderWorkerTemplate", "workerTemplate", "spec"),
+        dig(workload, "spec", "template", "spec"),
+        dig(workload, "spec", "leaderWorkerTemplate", "leaderTemplate", "spec"),
+        dig(workload, "spec", "leaderWorkerTemplate", "workerTemplate", "spec"),
     ]
     return [s for s in specs if isinstance(s, Mapping)]
 
@@ -764,77 +663,30 @@ def classify_workload(
 ) -> WorkloadUse:
     """How one workload gets the model: patched, Pending on the nodeSelector, hostPath, claim."""
     kind = workload_kind(workload)
-    name = _str(_get(workload, "metadata", "name")) or "?"
-    replicas = _int(_get(workload, "spec", "replicas"))
+    name = _str(dig(workload, "metadata", "name")) or "?"
+    replicas = _int(dig(workload, "spec", "replicas"))
     if replicas is None and kind in ("Deployment", "LeaderWorkerSet"):
         replicas = 1
-    ready = _int(_get(workload, "status", "readyReplicas")) or 0
-    annotations = _get(workload, "metadata", "annotations") or {}
+    ready = _int(dig(workload, "status", "readyReplicas")) or 0
+    annotations = dig(workload, "metadata", "annotations") or {}
     if naming.ORIGINAL_ANNOTATION in annotations:
         strategy = patch_strategy(annotations[naming.ORIGINAL_ANNOTATION])
         return WorkloadUse(kind, name, WorkloadMode.PATCHED, strategy, replicas, ready)
     specs = pod_specs(workload)
     if nodes_known and (replicas is None or ready < replicas):
         for spec in specs:
-            wanted = _get(spec, "nodeSelector", label_key)
+            wanted = dig(spec, "nodeSelector", label_key)
             if wanted is not None and wanted not in labelled.values():
                 return WorkloadUse(kind, name, WorkloadMode.PENDING, None, replicas, ready)
     volumes = [v for s in specs for v in s.get("volumes") or [] if isinstance(v, Mapping)]
     for volume in volumes:
-        host = _get(volume, "hostPath", "path")
+        host = dig(volume, "hostPath", "path")
         if volume.get("name") == model_name or (path and host == path):
             if host is not None:
                 return WorkloadUse(kind, name, WorkloadMode.HOST_PATH, None, replicas, ready)
             if volume.get("persistentVolumeClaim") is not None:
                 return WorkloadUse(kind, name, WorkloadMode.NATIVE_PVC, None, replicas, ready)
     return WorkloadUse(kind, name, WorkloadMode.UNKNOWN, None, replicas, ready)
-
-
-# -- the model-agent DaemonSet -----------------------------------------------------------------
-
-
-def _flag(argv: Sequence[Any], flag: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if not isinstance(arg, str):
-            continue
-        if arg.startswith(f"{flag}="):
-            return arg.split("=", 1)[1] or None
-        if arg == flag and i + 1 < len(argv) and isinstance(argv[i + 1], str):
-            return str(argv[i + 1])
-    return None
-
-
-def agent_root(daemonset: Obj | None) -> AgentRoot | None:
-    """The agent's models root and the hostPath behind it; None when it cannot be told."""
-    if daemonset is None:
-        return None
-    spec = _get(daemonset, "spec", "template", "spec") or {}
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
-    if not containers:
-        return None
-    chosen, root = containers[0], None
-    for container in containers:
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
-        root = _flag(argv, AGENT_ROOT_FLAG)
-        if root:
-            chosen = container
-            break
-    root = posixpath.normpath(root or AGENT_DEFAULT_ROOT)
-    host_volumes = {
-        v.get("name"): _get(v, "hostPath", "path")
-        for v in spec.get("volumes") or []
-        if isinstance(v, Mapping) and _get(v, "hostPath", "path")
-    }
-    best: tuple[str, str] | None = None
-    for mount in chosen.get("volumeMounts") or []:
-        mount_path = _str(_get(mount, "mountPath"))
-        host = host_volumes.get(_get(mount, "name"))
-        if mount_path is None or host is None or mount.get("subPath"):
-            continue
-        mount_path = posixpath.normpath(mount_path)
-        if _within(root, mount_path) and (best is None or len(mount_path) > len(best[0])):
-            best = (mount_path, posixpath.normpath(host))
-    return AgentRoot(root, best[0], best[1]) if best else None
 
 
 # -- building ----------------------------------------------------------------------------------
@@ -845,7 +697,7 @@ def _model_kind(model: Obj) -> ModelKind:
     if kind in (ModelKind.CLUSTER.value, ModelKind.NAMESPACED.value):
         return ModelKind(kind)
     # LIST items of custom resources carry their kind; fall back on the scope otherwise.
-    return ModelKind.NAMESPACED if _get(model, "metadata", "namespace") else ModelKind.CLUSTER
+    return ModelKind.NAMESPACED if dig(model, "metadata", "namespace") else ModelKind.CLUSTER
 
 
 def _conditions(status: Obj, now: datetime) -> tuple[Condition, ...] | None:
@@ -888,20 +740,20 @@ def _claim_status(
     pvc = pvcs.get((namespace, parsed.claim))
     if pvc is None:
         return ClaimStatus(parsed, strict_problems=problems, namespace=namespace, exists=False)
-    volume = _str(_get(pvc, "spec", "volumeName"))
+    volume = _str(dig(pvc, "spec", "volumeName"))
     pv = pvs.get(volume) if pvs is not None and volume else None
-    affinity = _get(pv, "spec", "nodeAffinity") if pv is not None else None
+    affinity = dig(pv, "spec", "nodeAffinity") if pv is not None else None
     return ClaimStatus(
         parsed,
         strict_problems=problems,
         namespace=namespace,
         exists=True,
-        phase=_str(_get(pvc, "status", "phase")),
-        capacity=_str(_get(pvc, "status", "capacity", "storage"))
-        or _str(_get(pvc, "spec", "resources", "requests", "storage")),
-        access_modes=_strings(_get(pvc, "status", "accessModes"))
-        or _strings(_get(pvc, "spec", "accessModes")),
-        storage_class=_str(_get(pvc, "spec", "storageClassName")),
+        phase=_str(dig(pvc, "status", "phase")),
+        capacity=_str(dig(pvc, "status", "capacity", "storage"))
+        or _str(dig(pvc, "spec", "resources", "requests", "storage")),
+        access_modes=_strings(dig(pvc, "status", "accessModes"))
+        or _strings(dig(pvc, "spec", "accessModes")),
+        storage_class=_str(dig(pvc, "spec", "storageClassName")),
         volume=volume,
         volume_node_affinity=affinity if isinstance(affinity, Mapping) else None,
     )
@@ -1010,7 +862,7 @@ def build_statuses(
     node_index = _NodeIndex(nodes)
     agent_index = _AgentIndex(configmaps)
     base_models = {
-        (_get(m, "metadata", "namespace") or "", _get(m, "metadata", "name") or "")
+        (dig(m, "metadata", "namespace") or "", dig(m, "metadata", "name") or "")
         for m in model_list
         if _model_kind(m) is ModelKind.NAMESPACED
     }
@@ -1019,11 +871,11 @@ def build_statuses(
         None
         if pvcs is None
         else {
-            (_get(p, "metadata", "namespace") or "", _get(p, "metadata", "name") or ""): p
+            (dig(p, "metadata", "namespace") or "", dig(p, "metadata", "name") or ""): p
             for p in pvcs
         }
     )
-    pv_index = None if pvs is None else {_get(p, "metadata", "name") or "": p for p in pvs}
+    pv_index = None if pvs is None else {dig(p, "metadata", "name") or "": p for p in pvs}
     context = diagnoses.RuleContext(
         native_pvc=native_pvc,
         agent_root=agent_root(agent_daemonset),
@@ -1063,9 +915,9 @@ def _build_one(
     warnings: list[str],
 ) -> ModelStatus:
     kind = _model_kind(model)
-    name = _str(_get(model, "metadata", "name")) or ""
-    namespace = _str(_get(model, "metadata", "namespace")) if kind is ModelKind.NAMESPACED else None
-    storage = _get(model, "spec", "storage")
+    name = _str(dig(model, "metadata", "name")) or ""
+    namespace = _str(dig(model, "metadata", "namespace")) if kind is ModelKind.NAMESPACED else None
+    storage = dig(model, "spec", "storage")
     storage = storage if isinstance(storage, Mapping) else {}
     status = model.get("status")
     status = status if isinstance(status, Mapping) else {}
@@ -1108,8 +960,8 @@ def _build_one(
         key=_str(storage.get("key")),
         node_selector=dict(selector) if isinstance(selector, Mapping) else {},
         node_affinity=affinity if isinstance(affinity, Mapping) else None,
-        disabled=_get(model, "spec", "disabled") is True,
-        age_seconds=_seconds_since(parse_time(_get(model, "metadata", "creationTimestamp")), now),
+        disabled=dig(model, "spec", "disabled") is True,
+        age_seconds=_seconds_since(parse_time(dig(model, "metadata", "creationTimestamp")), now),
         nodes=tuple(rows),
         ready=ready,
         targeted=targeted,
@@ -1140,8 +992,8 @@ def _services_for(
     labelled = nodes.model_labels.get(label_key, {})
     out = []
     for isvc in services.by_model.get((kind, namespace, name), []):
-        ns = _str(_get(isvc, "metadata", "namespace")) or ""
-        isvc_name = _str(_get(isvc, "metadata", "name")) or ""
+        ns = _str(dig(isvc, "metadata", "namespace")) or ""
+        isvc_name = _str(dig(isvc, "metadata", "name")) or ""
         workloads: tuple[WorkloadUse, ...] | None = None
         if services.workloads_known:
             workloads = tuple(
@@ -1201,6 +1053,38 @@ def overview_row(m: ModelStatus, wide: bool = False) -> list[str]:
     if wide:
         row += [m.path or "-", reason_cell(m)]
     return row
+
+
+DELETED = "<deleted>"  # the STATE of a row whose model went away (`status --watch`)
+STATE_COLUMN = 3
+AGE_COLUMN = 7
+RowKey = tuple[int, str, str]
+
+
+def row_key(m: ModelStatus) -> RowKey:
+    """Overview order: ClusterBaseModels first, then BaseModels by namespace and name."""
+    return (0 if m.kind is ModelKind.CLUSTER else 1, m.namespace or "", m.name)
+
+
+def _without_age(row: Sequence[str]) -> list[str]:
+    return [c for i, c in enumerate(row) if i != AGE_COLUMN]
+
+
+def changed_rows(
+    before: Mapping[RowKey, list[str]], after: Mapping[RowKey, list[str]]
+) -> list[list[str]]:
+    """Overview rows that changed (age aside), appeared, or went away (state `<deleted>`)."""
+    out = []
+    for key, row in after.items():
+        old = before.get(key)
+        if old is None or _without_age(old) != _without_age(row):
+            out.append(row)
+    for key, row in before.items():
+        if key not in after:
+            gone = list(row)
+            gone[STATE_COLUMN] = DELETED
+            out.append(gone)
+    return out
 
 
 def footer_note(m: ModelStatus) -> str | None:

@@ -9,7 +9,10 @@ The pod mounts the claim read-only with the model's sub-path and runs a POSIX `s
     FOUND config.json <dir>   a config.json below the mount, relative to it
     DONE                  the script finished
 
-`parse_verify_output` turns that into `Check`s, each failure with the fix to apply.
+`parse_verify_output` turns that into `Check`s, each failure with the fix to apply;
+`render_checks` and `verify_report` are the two ways they are shown. Also here: where the
+engine mounts the model and as whom (`engine_identity`, `model_mount_path`), and what the pod's
+state means for the wait (`pod_state`, `hopeless`, `finished`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from kubectl_omepvc import printers
 from kubectl_omepvc.core.manifests import (
     HOSTNAME_LABEL,
     MANAGED_BY,
@@ -29,8 +34,23 @@ from kubectl_omepvc.core.manifests import (
     validate_dns_subdomain,
     validate_sub_path,
 )
+from kubectl_omepvc.core.objects import dig
+from kubectl_omepvc.core.served_model import MODEL_ANNOTATION
 from kubectl_omepvc.errors import InputError
 
+DEFAULT_MOUNT_PATH = "/mnt/models"
+NATIVE_MOUNT_PATH = "/opt/ml/model"  # where OME from main mounts a pvc:// model
+ENGINE_CONTAINER = "ome-container"
+# Container states that do not get better by waiting: stop at once and say why.
+HOPELESS_WAITING = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 DEFAULT_IMAGE = "busybox:1.36"
 VERIFY_LABEL = "ome-pvc.io/verify"
 VOLUME_NAME = "model"
@@ -527,3 +547,117 @@ def parse_verify_output(log: str, *, sub_path: str | None = None) -> list[Check]
 
 def checks_passed(checks: list[Check]) -> bool:
     return all(check.ok for check in checks)
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyRun:
+    """Where and how the verify pod looked at the claim."""
+
+    claim: str
+    namespace: str
+    pod: str
+    node: str | None
+    sub_path: str | None
+    mount_path: str
+    image: str
+    run_as_user: int | None
+
+
+def verify_report(run: VerifyRun, checks: list[Check]) -> dict[str, Any]:
+    """`-o json|yaml`: what ran where, whether every check passed, and each check."""
+    return {
+        "claim": run.claim,
+        "namespace": run.namespace,
+        "pod": run.pod,
+        "node": run.node,
+        "subPath": run.sub_path,
+        "mountPath": run.mount_path,
+        "image": run.image,
+        "runAsUser": run.run_as_user,
+        "passed": checks_passed(checks),
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks],
+    }
+
+
+# -- the engine and the pod ---------------------------------------------------------------------
+
+
+def model_mount_path(model: Mapping[str, Any] | None) -> str | None:
+    """Where OME mounts this model in the engine: storage.path, or OME's default for pvc://."""
+    storage = dig(model, "spec", "storage") or {}
+    if storage.get("path"):
+        return str(storage["path"])
+    if str(storage.get("storageUri") or "").startswith("pvc://"):
+        return NATIVE_MOUNT_PATH
+    return None
+
+
+def engine_identity(deployment: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """(mount path of the model, user id) of an OME engine Deployment's serving container."""
+    template = dig(deployment, "spec", "template") or {}
+    spec = template.get("spec") or {}
+    model = dig(deployment, "metadata", "annotations", MODEL_ANNOTATION) or dig(
+        template, "metadata", "annotations", MODEL_ANNOTATION
+    )
+    containers = spec.get("containers") or []
+    container = next((c for c in containers if c.get("name") == ENGINE_CONTAINER), None)
+    if container is None and containers:
+        container = containers[0]
+    container = container or {}
+    mount_path = next(
+        (
+            str(mount.get("mountPath"))
+            for mount in container.get("volumeMounts") or []
+            if model and mount.get("name") == model
+        ),
+        None,
+    )
+    user = dig(container, "securityContext", "runAsUser")
+    if user is None:
+        user = dig(spec, "securityContext", "runAsUser")
+    return mount_path, int(user) if isinstance(user, int) else None
+
+
+def pod_state(pod: Mapping[str, Any] | None) -> str:
+    """Why a pod has not finished, in one phrase."""
+    if pod is None:
+        return "the pod was deleted"
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"not scheduled: {condition.get('message') or condition.get('reason')}"
+    for container in status.get("containerStatuses") or []:
+        waiting = dig(container, "state", "waiting")
+        if waiting:
+            detail = waiting.get("message") or ""
+            return f"{waiting.get('reason') or 'waiting'}{': ' + detail if detail else ''}"
+    phase = status.get("phase") or "Pending"
+    node = dig(pod, "spec", "nodeName")
+    if phase == "Running":
+        return f"still running on {node}"
+    return f"{phase}{' on ' + node if node else ''}"
+
+
+def hopeless(pod: Mapping[str, Any] | None) -> str | None:
+    """A container state that waiting will not fix, as `reason: message`."""
+    for container in dig(pod, "status", "containerStatuses") or []:
+        waiting = dig(container, "state", "waiting") or {}
+        if waiting.get("reason") in HOPELESS_WAITING:
+            return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+    return None
+
+
+def finished(pod: Mapping[str, Any] | None) -> bool:
+    return (
+        pod is None or dig(pod, "status", "phase") in ("Succeeded", "Failed") or bool(hopeless(pod))
+    )
+
+
+def render_checks(checks: list[Check], palette: printers.Palette) -> str:
+    """The checks as a table, then the fix for each failure."""
+    rows = [
+        [c.name, palette.good("ok") if c.ok else palette.bad("FAILED"), c.detail] for c in checks
+    ]
+    text = printers.table(["check", "result", "detail"], rows)
+    fixes = [f"  {c.name}: {c.fix}" for c in checks if not c.ok and c.fix]
+    return text + ("\n\nFixes:\n" + "\n".join(fixes) if fixes else "")

@@ -22,7 +22,11 @@ from kubectl_omepvc import errors
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import transform
 from kubectl_omepvc.core.capabilities import Capabilities
-from kubectl_omepvc.core.naming import ModelKind
+
+# Re-exported: the strategy modules and their callers take these from here.
+from kubectl_omepvc.core.objects import strip_server_fields as strip_server_fields
+from kubectl_omepvc.core.served_model import ModelInfo as ModelInfo
+from kubectl_omepvc.core.served_model import workload_model_name as workload_model_name
 from kubectl_omepvc.options import DryRun
 
 if TYPE_CHECKING:
@@ -48,20 +52,6 @@ class NothingToDo(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """The model an isvc serves, as found on the server."""
-
-    kind: ModelKind
-    name: str
-    namespace: str | None  # a BaseModel's namespace; None for a ClusterBaseModel
-    obj: Obj
-    path: str | None  # spec.storage.path
-    uri: str  # spec.storage.storageUri
-    label_key: str  # the node label OME's pods select on
-    field: str = "model"  # where the isvc names it: spec.model (name) or spec.baseModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,25 +194,12 @@ def model_volume(template: Mapping[str, Any], model_name: str) -> Mapping[str, A
 
 def claim_of(workload: Mapping[str, Any], model_name: str) -> str | None:
     """The claim the workload's model volume uses (first template that has one), or None."""
-    for path in jp.pod_template_paths(workload):
-        try:
-            template = jp.resolve(workload, path)
-        except jp.PatchFailed:
-            continue
+    for _, template in jp.pod_templates(workload):
         volume = model_volume(template, model_name)
         pvc = (volume or {}).get("persistentVolumeClaim")
         if isinstance(pvc, Mapping):
             return str(pvc.get("claimName", ""))
     return None
-
-
-def workload_model_name(workload: Mapping[str, Any]) -> str | None:
-    """The model name OME wrote on the workload (annotation first, then the label)."""
-    meta = workload.get("metadata") or {}
-    name = (meta.get("annotations") or {}).get("ome.io/base-model-name") or (
-        meta.get("labels") or {}
-    ).get("base-model-name")
-    return str(name) if name else None
 
 
 # --- writing a workload ------------------------------------------------------------------------
@@ -282,13 +259,6 @@ def reworded(exc: errors.PluginError, add: str, hint: str | None = None) -> erro
     if exc.hint and message.endswith(f": {exc.hint}"):
         message = message[: -len(exc.hint) - 2]
     return type(exc)(f"{message}{add}", hint if hint is not None else exc.hint)
-
-
-def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
-    """A copy without managedFields, for printing."""
-    out = json.loads(json.dumps(obj))
-    (out.get("metadata") or {}).pop("managedFields", None)
-    return dict(out)
 
 
 def workload_ops(target: Target, workload: Obj, strategy: str) -> list[jp.Operation]:

@@ -111,15 +111,10 @@ class DeploymentStrategy:
 
 def is_reverted(workload: Mapping[str, Any], model_name: str) -> bool:
     """Whether any pod template's model volume is a hostPath again."""
-    for path in jp.pod_template_paths(workload):
-        try:
-            template = jp.resolve(workload, path)
-        except jp.PatchFailed:
-            continue
-        volume = model_volume(template, model_name)
-        if volume is not None and "hostPath" in volume:
-            return True
-    return False
+    return any(
+        "hostPath" in (model_volume(template, model_name) or {})
+        for _, template in jp.pod_templates(workload)
+    )
 
 
 def watch_for_revert(

@@ -10,12 +10,13 @@ replaced is recorded in the isvc's `ome-pvc.io/original` annotation for `unpatch
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import __version__, errors
+from kubectl_omepvc.core import claims, manifests
 from kubectl_omepvc.core import jsonpatch as jp
-from kubectl_omepvc.core import manifests
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.capabilities import Capabilities
 from kubectl_omepvc.core.naming import ModelKind
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
 
 NAME = "native"
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def model_ref(kind: ModelKind | str) -> r.ResourceRef:
-    return r.CLUSTER_BASE_MODELS if ModelKind(kind) is ModelKind.CLUSTER else r.BASE_MODELS
 
 
 def model_line(kind: ModelKind | str, name: str) -> str:
@@ -92,7 +89,7 @@ class NativeStrategy:
                 " needs a sub-path",
                 "use --strategy policy, or keep the model in a directory on the volume",
             )
-        ref = model_ref(model.kind)
+        ref = r.model_resource(model.kind)
         model_ns = target.namespace if model.kind is ModelKind.NAMESPACED else None
         wanted = settings.model_name or f"{model.name}-pvc"
         manifests.validate_dns_subdomain(wanted, "model name")
@@ -191,7 +188,7 @@ def find_pvc_model(
 ) -> Obj | None:
     """A model of `kind` already serving the claim and sub-path (`wanted` first), or None."""
     try:
-        models = list(client.list(model_ref(kind), model_ns))
+        models = list(client.list(r.model_resource(kind), model_ns))
     except errors.Forbidden:
         return None
     matching = [m for m in models if points_at(m, target.namespace, target.claim, target.sub_path)]
@@ -247,7 +244,7 @@ def undo(client: Client, isvc: Obj, record: Mapping[str, Any], mode: DryRun, log
         )
     patch = switch_patch(isvc, field, original, None)
     kind = ModelKind(str(created["kind"]))
-    ref = model_ref(kind)
+    ref = r.model_resource(kind)
     model_ns = namespace if kind is ModelKind.NAMESPACED else None
     delete = bool(record.get("createdModel"))
     if delete:
@@ -314,3 +311,24 @@ def other_users(
 
 
 NATIVE = NativeStrategy()
+
+
+def wait_until_served(client: Client, target: Target, timeout: float, log: Log) -> None:
+    """Newer OME re-renders the workloads for the pvc:// model: wait for that, then the rollout."""
+    from kubectl_omepvc.api import workloads as w
+
+    deadline = time.monotonic() + timeout
+    log(f"waiting for OME to mount claim {target.claim} in the workloads")
+    while True:
+        current = w.find_workloads(client, target.isvc, target.caps.leader_worker_set)
+        if current and all(claims.uses_claim(wl, target.claim) for wl in current):
+            break
+        if time.monotonic() >= deadline:
+            raise w.RolloutFailed(
+                f"OME has not switched the workloads of inferenceservice {target.isvc_name} to"
+                f" claim {target.claim} after {timeout:g}s",
+                f"see the pvc:// model's conditions (`kubectl get {target.model.kind.resource}"
+                " -o yaml`) and OME's controller logs",
+            )
+        time.sleep(1)
+    w.follow_rollouts(client, target.namespace, current, max(1.0, deadline - time.monotonic()), log)

@@ -114,15 +114,15 @@ class PolicyStrategy:
         binding_line = f"mutatingadmissionpolicybinding.admissionregistration.k8s.io/{name}"
         create = existing is None
 
+        # What a dry run says it would do: the policy and binding (when new), each workload.
+        planned_actions = [f"{policy_line} created{suffix}", f"{binding_line} created{suffix}"]
+        planned_actions = planned_actions if create else []
+        planned_actions += [f"{w.display(wl)} patched{suffix}" for wl, _ in planned]
+
         if settings.dry_run is DryRun.CLIENT:
             outcome.objects = [policy, binding] if create else []
             outcome.objects += [strip_server_fields(jp.apply_patch(wl, ops)) for wl, ops in planned]
-            if create:
-                outcome.actions += [
-                    f"{policy_line} created{suffix}",
-                    f"{binding_line} created{suffix}",
-                ]
-            outcome.actions += [f"{w.display(wl)} patched{suffix}" for wl, _ in planned]
+            outcome.actions += planned_actions
             return outcome
 
         def ops_for(workload: Obj) -> list[jp.Operation]:
@@ -149,12 +149,7 @@ class PolicyStrategy:
             ) from None
         if settings.dry_run is DryRun.SERVER:
             outcome.objects = [strip_server_fields(a) for a in answers]
-            if create:
-                outcome.actions += [
-                    f"{policy_line} created{suffix}",
-                    f"{binding_line} created{suffix}",
-                ]
-            outcome.actions += [f"{w.display(wl)} patched{suffix}" for wl, _ in planned]
+            outcome.actions += planned_actions
             return outcome
 
         # 2. the policy, then its binding.

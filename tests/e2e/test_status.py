@@ -31,7 +31,7 @@ import yaml
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.api.client import MERGE_PATCH, Client
-from kubectl_omepvc.core import capabilities, naming
+from kubectl_omepvc.core import agent, capabilities, naming
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
@@ -328,7 +328,7 @@ def sole_agent(world: World, admin: Client) -> None:
     with several, status rightly declines to check the host directory)."""
 
     def alone() -> bool:
-        found = gather.agent_daemonsets(admin.list(r.DAEMON_SETS, naming.AGENT_NAMESPACE))
+        found = agent.model_agents(admin.list(r.DAEMON_SETS, naming.AGENT_NAMESPACE))
         return [d["metadata"]["name"] for d in found] == [world.name("model-agent")]
 
     wait_for("other sessions' model-agent DaemonSets to go", alone, 60)

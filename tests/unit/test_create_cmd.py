@@ -6,19 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
 from kubectl_omepvc import cli
-from kubectl_omepvc.commands import create
 from kubectl_omepvc.core import manifests as m
-from kubectl_omepvc.core import resources as r
-from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.errors import InputError
-from tests import factories
 
 LOCAL = ["--local-path", "/raid/models", "--node", "gpu-node-1", "--size", "100Gi"]
 
@@ -111,8 +105,6 @@ def test_client_dry_run_never_loads_the_kubernetes_client(tmp_path: Path) -> Non
 
 USAGE = [
     (["c", "--size", "1Gi"], "name one storage source"),
-    (["c", *LOCAL, "--storage-class", "x"], "--local-path/--node and --storage-class"),
-    (["c", "--from-model", "m", "--nfs-server", "h", "--nfs-path", "/e"], "one storage source"),
     (["c", "--node", "n", "--size", "1Gi"], "--node needs --local-path"),
     (["c", "--local-path", "/m", "--size", "1Gi"], "--local-path needs --node"),
     (["c", "--nfs-server", "h", "--size", "1Gi"], "both --nfs-server HOST and --nfs-path"),
@@ -131,7 +123,7 @@ USAGE = [
     ("args", "message"),
     USAGE,
     ids=[
-        "none", "local+class", "model+nfs", "node-alone", "path-alone", "nfs-half",
+        "none", "node-alone", "path-alone", "nfs-half",
         "model-no-size", "no-size", "model+sub-path", "nfs-no-class", "register-no-sub",
         "register-kind", "access-mode", "timeout",
     ],
@@ -154,6 +146,18 @@ BAD = [
     (["c", "--local-path", "/m", "--node", "Node_1", "--size", "1Gi"], "node 'Node_1'"),
     (["c", "--nfs-server", "a b", "--nfs-path", "/e", "--size", "1Gi"], "NFS server 'a b'"),
     (["c", *LOCAL, "--sub-path", "a", "--register-model", "Bad"], "model name 'Bad'"),
+    (
+        ["c", *LOCAL, "--storage-class", "x"],
+        "one storage source per claim: --local-path/--node and --storage-class were both given",
+    ),
+    (
+        ["c", "--from-model", "m", "--nfs-server", "h", "--nfs-path", "/e", "--size", "1Gi"],
+        "--from-model and --nfs-server/--nfs-path were both given",
+    ),
+    (
+        ["c", "--nfs-server", "h", "--nfs-path", "/e", "--storage-class", "x", "--size", "1Gi"],
+        "--nfs-server/--nfs-path and --storage-class were both given",
+    ),
 ]
 
 
@@ -162,7 +166,7 @@ BAD = [
     BAD,
     ids=[
         "claim", "namespace", "relative", "trailing", "size", "zero", "dotdot", "pv-name",
-        "node", "nfs-server", "model-name",
+        "node", "nfs-server", "model-name", "local+class", "model+nfs", "nfs+class",
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_1(
@@ -177,112 +181,7 @@ def test_bad_input_is_one_line_exit_1(
     assert result.stdout == ""
 
 
-# --- pure helpers --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("llama", (ModelKind.CLUSTER, "llama")),
-        ("clusterbasemodel/llama", (ModelKind.CLUSTER, "llama")),
-        ("ClusterBaseModels.ome.io/llama", (ModelKind.CLUSTER, "llama")),
-        ("basemodel/qwen", (ModelKind.NAMESPACED, "qwen")),
-        ("basemodels/qwen", (ModelKind.NAMESPACED, "qwen")),
-    ],
-    ids=["bare", "cluster", "plural-group", "base", "base-plural"],
-)
-def test_parse_model_ref(text: str, expected: tuple[ModelKind, str]) -> None:
-    assert create.parse_model_ref(text, "--from-model") == expected
-
-
-@pytest.mark.parametrize("text", ["pod/x", "basemodel/", "a/b/c"], ids=str)
-def test_parse_model_ref_refuses(text: str) -> None:
-    with pytest.raises(Exception, match="basemodel/NAME"):
-        create.parse_model_ref(text, "--from-model")
-
-
-def agent(name: str, **kwargs: Any) -> dict[str, Any]:
-    ds = factories.agent_daemonset(**kwargs)
-    ds["metadata"]["name"] = name
-    return ds
-
-
-def test_agent_root_is_the_host_directory() -> None:
-    choice = create.pick_agent_root([agent("ome-model-agent")], "/raid/models/meta/llama")
-    assert choice.daemonset == "ome-model-agent"
-    assert choice.host_root == "/raid/models"
-    assert choice.root.models_root == "/raid/models"
-
-
-def test_agent_root_follows_a_host_path_mounted_elsewhere() -> None:
-    ds = agent("agent", models_root="/models", host_path="/mnt/nvme/models", mount_path="/models")
-    choice = create.pick_agent_root([ds], "/models/meta/llama")
-    assert choice.host_root == "/mnt/nvme/models"
-
-
-def test_agent_root_below_the_mount() -> None:
-    ds = agent("agent", models_root="/data/models", host_path="/disk", mount_path="/data")
-    assert create.pick_agent_root([ds], "/data/models/x").host_root == "/disk/models"
-
-
-def test_the_agent_holding_the_model_wins() -> None:
-    others = [
-        agent("ome-model-agent-a", models_root="/mnt/data/models", host_path="/mnt/data/models"),
-        {"metadata": {"name": "node-exporter"}, "spec": {"template": {"spec": {}}}},
-        agent("ome-model-agent-b"),
-    ]
-    assert create.pick_agent_root(others, "/raid/models/x/y").daemonset == "ome-model-agent-b"
-
-
-@pytest.mark.parametrize(
-    ("daemonsets", "path", "message"),
-    [
-        ([], "/raid/models/x", "found no model-agent DaemonSet"),
-        ([agent("ome-model-agent")], "/raid/models-old/x", "is outside the model-agent's"),
-        ([agent("ome-model-agent")], "/opt/x", "daemonset/ome-model-agent"),
-        (
-            [
-                agent("ome-model-agent-1", host_path="/a"),
-                agent("ome-model-agent-2", host_path="/b"),
-            ],
-            "/raid/models/x",
-            "disagree on the host directory",
-        ),
-    ],
-    ids=["none", "sibling", "elsewhere", "ambiguous"],
-)
-def test_agent_root_refusals(daemonsets: list[dict[str, Any]], path: str, message: str) -> None:
-    with pytest.raises(InputError, match=message):
-        create.pick_agent_root(daemonsets, path)
-
-
-@pytest.mark.parametrize(
-    ("provisioner", "mode", "warns"),
-    [
-        ("ebs.csi.aws.com", m.AccessMode.READ_ONLY_MANY, "ReadWriteOnce volumes"),
-        ("ebs.csi.aws.com", m.AccessMode.READ_WRITE_ONCE, None),
-        ("efs.csi.aws.com", m.AccessMode.READ_WRITE_MANY, None),
-        ("kubernetes.io/no-provisioner", m.AccessMode.READ_ONLY_MANY, "provisions nothing"),
-    ],
-    ids=["block-rox", "block-rwo", "files-rwx", "no-provisioner"],
-)
-def test_class_access_warning(provisioner: str, mode: m.AccessMode, warns: str | None) -> None:
-    storage_class = {"metadata": {"name": "sc"}, "provisioner": provisioner}
-    warning = create.class_access_warning(storage_class, mode)
-    assert (warning is None) if warns is None else (warns in str(warning))
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        (r.PVS, "persistentvolume"),
-        (r.STORAGE_CLASSES, "storageclass.storage.k8s.io"),
-        (r.CLUSTER_BASE_MODELS, "clusterbasemodel.ome.io"),
-    ],
-    ids=["core", "storage", "ome"],
-)
-def test_kind_name(ref: r.ResourceRef, expected: str) -> None:
-    assert create.kind_name(ref) == expected
+# --- manifests as create renders them ---------------------------------------------------------
 
 
 def test_server_omitted_empty_class_is_no_difference() -> None:

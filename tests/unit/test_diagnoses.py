@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_omepvc.core import diagnoses, naming, status
+from kubectl_omepvc.core import agent, diagnoses, naming, status
 from kubectl_omepvc.core.diagnoses import Diagnosis, RuleContext, Severity
 from tests import factories as f
 
@@ -178,7 +178,7 @@ def test_unknown_scheme(uri: str, expected: str | None) -> None:
 )
 def test_path_outside_agent_root(path: str, fires: bool) -> None:
     m = one(f.cluster_base_model(CBM, path=path), agent_daemonset=f.agent_daemonset())
-    ctx = RuleContext(agent_root=status.agent_root(f.agent_daemonset()))
+    ctx = RuleContext(agent_root=agent.agent_root(f.agent_daemonset()))
     found = diagnoses.path_outside_agent_root(m, ctx)
     assert [d.code for d in found] == (["path-outside-agent-root"] if fires else [])
     if fires:
@@ -202,7 +202,7 @@ def test_path_mapped_to_another_host_directory() -> None:
 
 
 def test_path_check_skipped_for_pvc_and_vendor_models() -> None:
-    ctx = RuleContext(agent_root=status.AgentRoot("/raid", "/raid", "/raid"))
+    ctx = RuleContext(agent_root=agent.AgentRoot("/raid", "/raid", "/raid"))
     for uri in ("pvc://ns:c/x", "vendor://meta/model/x"):
         m = one(f.cluster_base_model(CBM, uri=uri, path="/elsewhere"))
         assert diagnoses.path_outside_agent_root(m, ctx) == []

@@ -77,3 +77,32 @@ def test_labels_for_the_way_back() -> None:
         "+++ deployment/llama-engine (hostPath)",
     ]
     assert f"-      subPath: {ome.SUB_PATH}" in out.splitlines()
+
+
+# --- planning a workload's switch ---------------------------------------------------------------
+
+
+def test_unified_colours_only_with_an_enabled_palette() -> None:
+    workload = ome.deployment()
+    plan = diff.plan_workload(workload, ome.MODEL, "models", ome.SUB_PATH, ome.LABEL_KEY)
+    plain = diff.unified([plan], Palette(False))
+    coloured = diff.unified([plan], Palette(True))
+    assert "\033[" not in plain
+    assert "\033[31m-" in coloured and "\033[32m+" in coloured
+
+
+NAMESPACED_KEY = f"models.ome.io/team-a.basemodel.{ome.MODEL}"
+
+
+@pytest.mark.parametrize(
+    ("namespace", "selector_key", "expected"),
+    [
+        ("team-a", ome.LABEL_KEY, ome.LABEL_KEY),
+        ("team-a", NAMESPACED_KEY, NAMESPACED_KEY),
+        ("team-a", "gpu", ome.LABEL_KEY),
+    ],
+    ids=["cluster-model", "namespaced-model", "none-defaults-to-cluster"],
+)  # fmt: skip
+def test_label_key_of_a_local_workload(namespace: str, selector_key: str, expected: str) -> None:
+    workload = ome.deployment(node_selector={selector_key: "Ready"})
+    assert diff.label_key_of(workload, ome.MODEL, namespace) == expected

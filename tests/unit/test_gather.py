@@ -12,7 +12,7 @@ import pytest
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
-from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core import naming, rbac, status
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
@@ -525,10 +525,16 @@ def test_the_shipped_cluster_role_covers_every_read() -> None:
     ]
     overview(api)
     granted = {
-        (group, resource)
-        for group, resources, verbs in gather.READ_RULES
-        for resource in resources
-        if "list" in verbs
+        (rule.group, resource)
+        for rule in rbac.STATUS_RULES
+        for resource in rule.resources
+        if "list" in rule.verbs
+    }
+    only_in = {
+        (rule.group, resource): rule.namespace
+        for rule in rbac.STATUS_RULES
+        for resource in rule.resources
+        if rule.namespace is not None
     }
     read = set()
     for p in api.paths():
@@ -537,9 +543,48 @@ def test_the_shipped_cluster_role_covers_every_read() -> None:
         parts = p.strip("/").split("/")
         group = "" if parts[0] == "api" else parts[1]
         read.add((group, parts[-1]))
+        if (group, parts[-1]) in only_in:  # a Role's read: only in its namespace
+            assert f"/namespaces/{only_in[group, parts[-1]]}/" in p, p
     assert {"jobs", "persistentvolumes", "deployments", "daemonsets"} <= {res for _, res in read}
     assert read <= granted
     role = gather.cluster_role()
     assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "kubectl-ome-pvc-status"
     assert {"apiGroups": ["ome.io"], "resources": ["clusterbasemodels", "basemodels"],
             "verbs": ["get", "list", "watch"]} in role["rules"]  # fmt: skip
+
+
+# -- the watched state -----------------------------------------------------------------------------
+
+
+def _change(ref: r.ResourceRef, kind: str, obj: Obj | None = None, **kw: Any) -> gather.Change:
+    return gather.Change(gather.WatchSpec(ref), kind, obj=obj, **kw)
+
+
+def test_watch_state_follows_models_and_configmaps() -> None:
+    sources = gather.Sources(
+        [f.cluster_base_model("a"), f.base_model("t", "b")],
+        configmaps=[f.agent_configmap("n1", {})],
+    )
+    state = gather.WatchState.start(sources)
+    cbms, bms, cms = r.CLUSTER_BASE_MODELS, r.BASE_MODELS, r.CONFIG_MAPS
+    assert state.apply(_change(cbms, "MODIFIED", f.cluster_base_model("a", state="Ready"))) is None
+    state.apply(_change(cbms, "ADDED", f.cluster_base_model("c")))
+    state.apply(_change(bms, "DELETED", f.base_model("t", "b")))
+    state.apply(_change(cms, "ADDED", f.agent_configmap("n2", {})))
+    now = state.sources(sources)
+    assert [(m["metadata"]["name"], m["status"]["state"]) for m in now.models] == [
+        ("a", "Ready"), ("c", "In_Transit"),
+    ]  # fmt: skip
+    assert [c["metadata"]["name"] for c in now.configmaps or []] == ["n1", "n2"]
+    # After 410 Gone the kind's whole list is replaced; other kinds stay.
+    state.apply(_change(bms, "RELISTED", items=[f.base_model("t", "z")]))
+    state.apply(_change(cbms, "RELISTED", items=[]))
+    assert [m["metadata"]["name"] for m in state.sources(sources).models] == ["z"]
+    warning = state.apply(_change(cms, "STOPPED", message="cannot watch configmaps"))
+    assert warning == "cannot watch configmaps"
+
+
+def test_watch_state_without_readable_configmaps_ignores_their_events() -> None:
+    state = gather.WatchState.start(gather.Sources([f.cluster_base_model("a")]))
+    state.apply(_change(r.CONFIG_MAPS, "ADDED", f.agent_configmap("n1", {})))
+    assert state.configmaps is None

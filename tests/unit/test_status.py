@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core import naming, selectors, status
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.status import NodeState, WorkloadMode
 from kubectl_omepvc.core.storage_uri import StorageScheme
@@ -190,14 +190,14 @@ def test_node_selection_is_evaluated_once_per_distinct_selection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = 0
-    real = status.node_matches
+    real = selectors.agent_node_matches
 
     def counting(*args: Any) -> bool:
         nonlocal calls
         calls += 1
         return real(*args)
 
-    monkeypatch.setattr(status, "node_matches", counting)
+    monkeypatch.setattr(selectors, "agent_node_matches", counting)
     nodes = [f.node(f"n{i}", {"pool": "gpu" if i % 2 else "cpu"}) for i in range(10)]
     models = [f.cluster_base_model(f"m{i}", node_selector={"pool": "gpu"}) for i in range(50)]
     models += [f.cluster_base_model(f"x{i}") for i in range(50)]
@@ -206,73 +206,6 @@ def test_node_selection_is_evaluated_once_per_distinct_selection(
     assert {m.targeted for m in report.models[50:]} == {10}
     # The selector pre-filters by label index (5 gpu nodes), then one pass for the empty one.
     assert calls == 5 + 10
-
-
-# -- node selection semantics (OME's agent) ----------------------------------------------------
-
-LABELS = {"gpu": "h100", "count": "8", "zone": "b"}
-
-
-@pytest.mark.parametrize(
-    ("expr", "expected"),
-    [
-        ({"key": "gpu", "operator": "In", "values": ["a10", "h100"]}, True),
-        ({"key": "gpu", "operator": "In", "values": ["a10"]}, False),
-        ({"key": "gpu", "operator": "NotIn", "values": ["a10"]}, True),
-        ({"key": "gpu", "operator": "NotIn", "values": ["h100"]}, False),
-        ({"key": "gpu", "operator": "Exists"}, True),
-        ({"key": "tpu", "operator": "Exists"}, False),
-        ({"key": "tpu", "operator": "DoesNotExist"}, True),
-        ({"key": "gpu", "operator": "DoesNotExist"}, False),
-        ({"key": "tpu", "operator": "NotIn", "values": ["x"]}, False),
-        ({"key": "count", "operator": "Gt", "values": ["10"]}, False),
-        ({"key": "count", "operator": "Lt", "values": ["10"]}, True),
-        ({"key": "zone", "operator": "Gt", "values": ["a"]}, True),
-        ({"key": "count", "operator": "Gt", "values": []}, False),
-        ({"key": "metadata.name", "operator": "In", "values": ["node-1"]}, True),
-        ({"key": "gpu", "operator": "Bogus", "values": ["h100"]}, False),
-    ],
-    ids=["in", "not-in-list", "notin", "notin-hit", "exists", "exists-missing",
-         "doesnotexist", "doesnotexist-present", "notin-missing-key", "gt-numeric",
-         "lt-numeric", "gt-string", "gt-no-values", "metadata-name", "unknown-operator"],
-)  # fmt: skip
-def test_expression_matches(expr: dict[str, Any], expected: bool) -> None:
-    assert status.expression_matches(LABELS, "node-1", expr) is expected
-
-
-@pytest.mark.parametrize(
-    ("selector", "terms", "expected"),
-    [
-        ({}, [], True),
-        ({"gpu": "h100"}, [], True),
-        ({"gpu": "a10"}, [], False),
-        ({}, [{}], True),
-        ({}, [{"matchExpressions": [{"key": "tpu", "operator": "Exists"}]},
-              {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}], True),
-        ({}, [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]},
-                                    {"key": "gpu", "operator": "In", "values": ["a10"]}]}], False),
-        ({}, [{"matchFields": [{"key": "metadata.name", "operator": "In",
-                                "values": ["node-2"]}]}], False),
-        ({"zone": "b"}, [{"matchExpressions": [{"key": "tpu", "operator": "Exists"}]}], False),
-    ],
-    ids=["nothing", "selector-hit", "selector-miss", "empty-term", "terms-ored",
-         "expressions-anded", "match-fields", "selector-and-affinity"],
-)  # fmt: skip
-def test_node_matches(selector: dict[str, str], terms: list[Any], expected: bool) -> None:
-    assert status.node_matches(LABELS, "node-1", selector, terms) is expected
-
-
-def test_required_terms_ignore_preferred_affinity() -> None:
-    affinity = {
-        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference": {}}],
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}]
-        },
-    }
-    assert status.required_terms(affinity) == [
-        {"matchExpressions": [{"key": "a", "operator": "Exists"}]}
-    ]
-    assert status.required_terms(None) == []
 
 
 def test_affinity_selects_nodes_end_to_end() -> None:
@@ -477,56 +410,6 @@ def test_unreadable_isvcs_leave_services_unknown() -> None:
     assert one(f.cluster_base_model(CBM), inference_services=[]).services == ()
 
 
-# -- the model-agent DaemonSet -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        ({}, status.AgentRoot("/raid/models", "/raid/models", "/raid/models")),
-        ({"root_arg_style": "equals", "models_root": "/mnt/data/models",
-          "host_path": "/mnt/data/models"},
-         status.AgentRoot("/mnt/data/models", "/mnt/data/models", "/mnt/data/models")),
-        ({"root_arg_style": "none", "models_root": "/mnt/models", "host_path": "/data"},
-         status.AgentRoot("/mnt/models", "/mnt/models", "/data")),
-        ({"models_root": "/mnt/models/llm", "mount_path": "/mnt/models", "host_path": "/raid"},
-         status.AgentRoot("/mnt/models/llm", "/mnt/models", "/raid")),
-    ],
-    ids=["kustomize", "helm-equals", "binary-default", "root-below-mount"],
-)  # fmt: skip
-def test_agent_root(kwargs: dict[str, str], expected: status.AgentRoot) -> None:
-    assert status.agent_root(f.agent_daemonset(**kwargs)) == expected
-
-
-def test_agent_root_unknown_without_a_matching_hostpath_mount() -> None:
-    ds = f.agent_daemonset(models_root="/elsewhere", mount_path="/raid/models")
-    assert status.agent_root(ds) is None
-    assert status.agent_root(None) is None
-
-
-@pytest.mark.parametrize(
-    ("path", "node_path", "reaches"),
-    [
-        ("/raid/models/meta/llama", "/raid/models/meta/llama", True),
-        ("/raid/models", "/raid/models", True),
-        ("/raid/models-old/llama", None, False),
-        ("/mnt/models/llama", None, False),
-        ("/raid/models/../etc", None, False),
-    ],
-    ids=["inside", "the-root", "sibling-prefix", "elsewhere", "escapes"],
-)
-def test_agent_root_paths(path: str, node_path: str | None, reaches: bool) -> None:
-    root = status.AgentRoot("/raid/models", "/raid/models", "/raid/models")
-    assert root.node_path(path) == node_path
-    assert root.reaches_node(path) is reaches
-
-
-def test_agent_root_with_a_different_host_directory() -> None:
-    root = status.AgentRoot("/mnt/models", "/mnt/models", "/raid/models")
-    assert root.node_path("/mnt/models/llama") == "/raid/models/llama"
-    assert not root.reaches_node("/mnt/models/llama")  # serving pods mount /mnt/models/llama
-
-
 # -- serialisation and table rows --------------------------------------------------------------
 
 
@@ -631,3 +514,28 @@ def test_parse_time(value: str | None, seconds: float | None) -> None:
 
 def test_scheme_is_recorded() -> None:
     assert one(f.cluster_base_model(CBM, uri="s3://b/x")).scheme is StorageScheme.S3
+
+
+# -- status --watch: changed overview rows -------------------------------------------------------
+
+
+# -- watch -------------------------------------------------------------------------------------
+
+
+def test_changed_rows_ignore_age_and_mark_deletions() -> None:
+    def row(name: str, state: str, age: str = "5m") -> list[str]:
+        return [name, "-", "hf://x", state, "0/1", "0", "0", age]
+
+    before = {(0, "", "a"): row("a", "In_Transit"), (0, "", "b"): row("b", "Ready"),
+              (0, "", "c"): row("c", "Ready")}  # fmt: skip
+    after = {(0, "", "a"): row("a", "Ready", "6m"), (0, "", "b"): row("b", "Ready", "6m"),
+             (0, "", "d"): row("d", "In_Transit")}  # fmt: skip
+    changed = status.changed_rows(before, after)
+    assert [(r[0], r[3]) for r in changed] == [
+        ("a", "Ready"), ("d", "In_Transit"), ("c", status.DELETED),
+    ]  # fmt: skip
+
+
+def test_row_key_orders_cluster_models_first() -> None:
+    models = build([f.base_model("a", "m"), f.cluster_base_model("z")]).models
+    assert sorted(status.row_key(m) for m in models) == [(0, "", "z"), (1, "a", "m")]

@@ -4,7 +4,6 @@ text, JSON and watch output rendered from reports the core builds out of OME-sha
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,9 +13,9 @@ from kubectl_omepvc import cli, printers
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.commands import common
 from kubectl_omepvc.commands import status as cmd
-from kubectl_omepvc.core import naming, status
-from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.core import metadata_jobs, naming, status
 from tests import factories as f
+from tests.unit.test_metadata_jobs import job
 
 Obj = dict[str, Any]
 CBM = "llama-3-2-1b-instruct"
@@ -281,7 +280,7 @@ def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
     )  # fmt: skip
     (m,) = report([model], pvcs=[f.pvc("team-a", "models")], native_pvc=True).models
     jobs = [job("extract", claim="models", failed=True)]
-    text = cmd.detail_text(m, jobs=cmd.metadata_jobs(m, jobs, f.NOW))
+    text = cmd.detail_text(m, jobs=metadata_jobs.metadata_jobs(m, jobs, f.NOW))
     conditions = text.split("Conditions:\n")[1].splitlines()
     assert conditions[1].split() == [
         "Ready",
@@ -304,87 +303,6 @@ def test_detail_without_a_claim_list() -> None:
 
 
 @pytest.mark.parametrize(
-    ("terms", "text"),
-    [
-        (None, "-"),
-        ([{"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}], "gpu Exists"),
-        ([{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]},
-          {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}],
-         "(zone In [a, b]) or (metadata.name In [n1])"),
-        ([{}], "(any node)"),
-    ],
-    ids=["none", "exists", "two-terms", "empty-term"],
-)  # fmt: skip
-def test_describe_terms(terms: Any, text: str) -> None:
-    assert cmd.describe_terms(terms) == text
-
-
-# -- metadata Jobs -----------------------------------------------------------------------------
-
-
-def job(
-    name: str,
-    *,
-    namespace: str = "team-a",
-    claim: str | None = None,
-    labels: dict[str, str] | None = None,
-    failed: bool = False,
-    complete: bool = False,
-    active: int = 0,
-) -> Obj:
-    volumes = [{"name": "m", "persistentVolumeClaim": {"claimName": claim}}] if claim else []
-    conditions = []
-    if failed:
-        conditions.append({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                           "message": "Job has reached the specified backoff limit"})  # fmt: skip
-    if complete:
-        conditions.append({"type": "Complete", "status": "True"})
-    created = (f.NOW - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {},
-                     "creationTimestamp": created},
-        "spec": {"template": {"spec": {"volumes": volumes}}},
-        "status": {"conditions": conditions, "active": active},
-    }  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "state", "reason"),
-    [
-        ({}, "Pending", None),
-        ({"active": 1}, "Running", None),
-        ({"complete": True}, "Complete", None),
-        ({"failed": True, "active": 1}, "Failed", "BackoffLimitExceeded"),
-    ],
-    ids=["pending", "running", "complete", "failed"],
-)
-def test_job_summary(kwargs: dict[str, Any], state: str, reason: str | None) -> None:
-    summary = cmd.job_summary(job("j", **kwargs), f.NOW)
-    assert (summary["state"], summary["reason"], summary["ageSeconds"]) == (state, reason, 600)
-
-
-def test_metadata_jobs_match_by_claim_or_label_in_the_claims_namespace() -> None:
-    (m,) = report([f.base_model("team-a", "qwen", path=None, uri="pvc://models/qwen")]).models
-    jobs = [
-        job("mounts", claim="models"),
-        job("labelled", labels={"model": "qwen"}),
-        job("other-claim", claim="other"),
-        job("elsewhere", namespace="team-b", claim="models"),
-    ]
-    assert [j["name"] for j in cmd.metadata_jobs(m, jobs, f.NOW) or []] == ["labelled", "mounts"]
-    assert cmd.metadata_jobs(m, None, f.NOW) is None
-    (hostpath,) = report([f.cluster_base_model(CBM)]).models
-    assert cmd.metadata_jobs(hostpath, jobs, f.NOW) is None
-
-
-def test_report_document_adds_metadata_jobs_to_every_item() -> None:
-    rep = report([f.base_model("team-a", "qwen", path=None, uri="pvc://models/qwen")])
-    doc = cmd.report_document(rep, [job("mounts", claim="models")], f.NOW)
-    assert doc["items"][0]["metadataJobs"][0]["name"] == "mounts"
-    assert json.loads(json.dumps(doc)) == doc
-
-
-@pytest.mark.parametrize(
     ("kind", "namespace", "selector", "sentence"),
     [
         (None, "team-a", None,
@@ -397,59 +315,3 @@ def test_report_document_adds_metadata_jobs_to_every_item() -> None:
 def test_empty_sentence(kind: str | None, namespace: str | None, selector: str | None,
                         sentence: str) -> None:  # fmt: skip
     assert cmd.empty_sentence(kind, namespace, selector) == sentence
-
-
-# -- watch -------------------------------------------------------------------------------------
-
-
-def test_changed_rows_ignore_age_and_mark_deletions() -> None:
-    def row(name: str, state: str, age: str = "5m") -> list[str]:
-        return [name, "-", "hf://x", state, "0/1", "0", "0", age]
-
-    before = {(0, "", "a"): row("a", "In_Transit"), (0, "", "b"): row("b", "Ready"),
-              (0, "", "c"): row("c", "Ready")}  # fmt: skip
-    after = {(0, "", "a"): row("a", "Ready", "6m"), (0, "", "b"): row("b", "Ready", "6m"),
-             (0, "", "d"): row("d", "In_Transit")}  # fmt: skip
-    changed = cmd.changed_rows(before, after)
-    assert [(r[0], r[3]) for r in changed] == [
-        ("a", "Ready"), ("d", "In_Transit"), ("c", cmd.DELETED),
-    ]  # fmt: skip
-
-
-def _change(ref: r.ResourceRef, kind: str, obj: Obj | None = None, **kw: Any) -> gather.Change:
-    return gather.Change(gather.WatchSpec(ref), kind, obj=obj, **kw)
-
-
-def test_watch_state_follows_models_and_configmaps() -> None:
-    sources = gather.Sources(
-        [f.cluster_base_model("a"), f.base_model("t", "b")],
-        configmaps=[f.agent_configmap("n1", {})],
-    )
-    state = cmd.WatchState.start(sources)
-    cbms, bms, cms = r.CLUSTER_BASE_MODELS, r.BASE_MODELS, r.CONFIG_MAPS
-    assert state.apply(_change(cbms, "MODIFIED", f.cluster_base_model("a", state="Ready"))) is None
-    state.apply(_change(cbms, "ADDED", f.cluster_base_model("c")))
-    state.apply(_change(bms, "DELETED", f.base_model("t", "b")))
-    state.apply(_change(cms, "ADDED", f.agent_configmap("n2", {})))
-    now = state.sources(sources)
-    assert [(m["metadata"]["name"], m["status"]["state"]) for m in now.models] == [
-        ("a", "Ready"), ("c", "In_Transit"),
-    ]  # fmt: skip
-    assert [c["metadata"]["name"] for c in now.configmaps or []] == ["n1", "n2"]
-    # After 410 Gone the kind's whole list is replaced; other kinds stay.
-    state.apply(_change(bms, "RELISTED", items=[f.base_model("t", "z")]))
-    state.apply(_change(cbms, "RELISTED", items=[]))
-    assert [m["metadata"]["name"] for m in state.sources(sources).models] == ["z"]
-    warning = state.apply(_change(cms, "STOPPED", message="cannot watch configmaps"))
-    assert warning == "cannot watch configmaps"
-
-
-def test_watch_state_without_readable_configmaps_ignores_their_events() -> None:
-    state = cmd.WatchState.start(gather.Sources([f.cluster_base_model("a")]))
-    state.apply(_change(r.CONFIG_MAPS, "ADDED", f.agent_configmap("n1", {})))
-    assert state.configmaps is None
-
-
-def test_row_key_orders_cluster_models_first() -> None:
-    models = report([f.base_model("a", "m"), f.cluster_base_model("z")]).models
-    assert sorted(cmd._row_key(m) for m in models) == [(0, "", "z"), (1, "a", "m")]

@@ -15,6 +15,8 @@ import pytest
 from kubectl_omepvc.core import verify as v
 from kubectl_omepvc.core.verify import Check, parse_verify_output, verify_pod
 from kubectl_omepvc.errors import InputError
+from kubectl_omepvc.printers import Palette
+from tests import factories
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 NOBODY = 65534
@@ -686,3 +688,100 @@ def test_empty_volume_without_sub_path() -> None:
     mount = parse_verify_output(log)[0]
     assert mount.ok is False
     assert mount.fix == "copy the model files to the PV root on every node the PV allows"
+
+
+# --- the engine, the pod's state, the output ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ({"storageUri": "hf://x", "path": "/raid/models/x"}, "/raid/models/x"),
+        ({"storageUri": "pvc://ns:c/x"}, "/opt/ml/model"),
+        ({"storageUri": "hf://x"}, None),
+    ],
+    ids=["host-path", "native-pvc", "unknown"],
+)
+def test_model_mount_path(storage: dict[str, str], expected: str | None) -> None:
+    assert v.model_mount_path({"spec": {"storage": storage}}) == expected
+
+
+def test_engine_identity() -> None:
+    deployment = factories.engine_deployment("llama", "llama-1b", "/raid/models/meta/llama-1b")
+    assert v.engine_identity(deployment) == ("/raid/models/meta/llama-1b", None)
+    spec = deployment["spec"]["template"]["spec"]
+    spec["securityContext"] = {"runAsUser": 1000}
+    assert v.engine_identity(deployment)[1] == 1000
+    spec["containers"][0]["securityContext"] = {"runAsUser": 2000}  # the container's wins
+    assert v.engine_identity(deployment)[1] == 2000
+
+
+def pod(status: dict[str, Any], node: str | None = None) -> dict[str, Any]:
+    return {"spec": {"nodeName": node} if node else {}, "status": status}
+
+
+UNSCHEDULED = {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "False", "message": "0/3 nodes fit"}],
+}
+PULL_FAILED = {
+    "phase": "Pending",
+    "containerStatuses": [
+        {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}
+    ],
+}
+CREATING = {
+    "phase": "Pending",
+    "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("obj", "state", "is_finished"),
+    [
+        (None, "the pod was deleted", True),
+        (pod(UNSCHEDULED), "not scheduled: 0/3 nodes fit", False),
+        (pod(PULL_FAILED, "n1"), "ImagePullBackOff: no such image", True),
+        (pod(CREATING, "n1"), "ContainerCreating", False),
+        (pod({"phase": "Running"}, "n1"), "still running on n1", False),
+        (pod({"phase": "Succeeded"}, "n1"), "Succeeded on n1", True),
+        (pod({"phase": "Failed"}, "n1"), "Failed on n1", True),
+    ],
+    ids=["deleted", "unscheduled", "pull", "creating", "running", "succeeded", "failed"],
+)
+def test_pod_states(obj: dict[str, Any] | None, state: str, is_finished: bool) -> None:
+    assert v.pod_state(obj) == state
+    assert v.finished(obj) is is_finished
+
+
+def test_render_checks_lists_fixes_for_failures_only() -> None:
+    checks = [
+        Check("mount", True, "/m: 3 entries"),
+        Check("config.json", False, "no config.json", "use sub-path meta/llama"),
+    ]
+    text = v.render_checks(checks, Palette(False))
+    assert text.splitlines() == [
+        "CHECK         RESULT   DETAIL",
+        "mount         ok       /m: 3 entries",
+        "config.json   FAILED   no config.json",
+        "",
+        "Fixes:",
+        "  config.json: use sub-path meta/llama",
+    ]
+
+
+def test_verify_report_keeps_the_documented_keys_in_order() -> None:
+    run = v.VerifyRun("c", "ns", "ome-pvc-verify-c-x", "n1", "meta/llama", "/m", "busybox", 1000)
+    checks = [Check("mount", True, "ok"), Check("weights", False, "none", "copy them")]
+    report = v.verify_report(run, checks)
+    assert list(report) == [
+        "claim", "namespace", "pod", "node", "subPath", "mountPath", "image", "runAsUser",
+        "passed", "checks",
+    ]  # fmt: skip
+    assert report["passed"] is False
+    assert report["checks"][1] == {
+        "name": "weights",
+        "ok": False,
+        "detail": "none",
+        "fix": "copy them",
+    }

@@ -1,0 +1,42 @@
+"""Small readers and shapers for Kubernetes objects as plain dicts (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kubectl_omepvc import printers
+
+Obj = dict[str, Any]
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]...; None as soon as a step is missing or not a mapping."""
+    for step in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(step)
+    return obj
+
+
+def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
+    """A deep copy without managedFields: an object as kubectl prints it by default."""
+    out = json.loads(json.dumps(obj))
+    (out.get("metadata") or {}).pop("managedFields", None)
+    return dict(out)
+
+
+def one_or_list(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """One object as itself, several (or none) as a v1 `List`, as kubectl prints them."""
+    if len(objects) == 1:
+        return objects[0]
+    return {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+
+
+def render_stream(objects: Sequence[Mapping[str, Any]], output: str) -> str:
+    """Objects as kubectl prints what it applied: `json`, one object or a v1 `List` of several;
+    `yaml`, a YAML stream (`---` between objects)."""
+    if output == "json":
+        return printers.to_json(one_or_list(objects))
+    return printers.to_yaml_stream(objects)
