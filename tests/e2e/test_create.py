@@ -298,23 +298,16 @@ def test_missing_storage_class_creates_nothing(
 
 @pytest.fixture
 def ome_namespace(admin: Client) -> Iterator[str]:
-    """Namespace `ome`: created if missing, and then removed only if nothing else is in it."""
-    existed = admin.get_or_none(r.NAMESPACES, "ome") is not None
-    if not existed:
+    """Namespace `ome`, OME's own: created if missing and never deleted.
+
+    It is shared by every test, as on a real cluster; deleting it would leave it Terminating
+    for the next test that writes there.
+    """
+    if admin.get_or_none(r.NAMESPACES, "ome") is None:
         admin.create(
             r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ome"}}
         )
     yield "ome"
-    others = [
-        *admin.list(r.DAEMON_SETS, "ome"),
-        *(
-            c
-            for c in admin.list(r.CONFIG_MAPS, "ome")
-            if c["metadata"]["name"] != "kube-root-ca.crt"
-        ),
-    ]
-    if not existed and not others:  # someone else may have started using it meanwhile
-        admin.delete(r.NAMESPACES, "ome")
 
 
 @pytest.fixture
