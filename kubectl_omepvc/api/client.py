@@ -386,7 +386,7 @@ class Client:
 
 def _in_cluster_namespace() -> str:
     try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as handle:
+        with open(kubeconfig.SERVICE_ACCOUNT_DIR / "namespace") as handle:
             return handle.read().strip() or "default"
     except OSError:
         return "default"

@@ -26,6 +26,8 @@ from kubectl_omepvc import errors
 from kubectl_omepvc.options import ConnectionOptions
 
 _NAMED_LISTS = ("clusters", "users", "contexts")
+# Where a pod finds its service account (what kubectl falls back to with no kubeconfig).
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # Keys inside cluster/user entries that name files, resolved like client-go's ResolvePaths.
 _PATH_KEYS = {
     "cluster": ("certificate-authority",),
@@ -220,7 +222,4 @@ def resolve(opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -
 
 def in_cluster(environ: Mapping[str, str]) -> bool:
     """True when running in a pod, where kubectl falls back to the service account."""
-    return (
-        bool(environ.get("KUBERNETES_SERVICE_HOST"))
-        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
-    )
+    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT_DIR / "token").exists()

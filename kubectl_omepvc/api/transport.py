@@ -29,8 +29,8 @@ from typing import Any
 import urllib3
 
 from kubectl_omepvc import errors
+from kubectl_omepvc.api import kubeconfig
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1",
     "client.authentication.k8s.io/v1beta1",
@@ -310,7 +310,7 @@ def in_cluster(environ: Mapping[str, str]) -> Transport:
         host = f"[{host}]"
     cluster = {
         "server": f"https://{host}:{port}",
-        "certificate-authority": str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        "certificate-authority": str(kubeconfig.SERVICE_ACCOUNT_DIR / "ca.crt"),
     }
     pool = _pool(cluster, ssl_context(cluster, None, None), environ)
 
@@ -318,7 +318,9 @@ def in_cluster(environ: Mapping[str, str]) -> Transport:
         # Bound service-account tokens rotate on disk; read the current one each time.
         return (
             "Bearer "
-            + _read(str(SERVICE_ACCOUNT_DIR / "token"), "service-account token").decode().strip()
+            + _read(str(kubeconfig.SERVICE_ACCOUNT_DIR / "token"), "service-account token")
+            .decode()
+            .strip()
         )
 
     return Transport(cluster["server"], pool, authorization)

@@ -282,3 +282,53 @@ def test_client_certificate_auth(plugin: Plugin, cluster: Cluster, tmp_path: Pat
         assert result.exit_code == 0, result.stderr
         # Reading the OME schema needs an authenticated user: proof the certificate was used.
         assert json.loads(result.stdout)["server"]["ome"]["nativePVC"] is not None
+
+
+def test_in_cluster_service_account(
+    plugin: Plugin,
+    cluster: Cluster,
+    admin: Any,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No kubeconfig anywhere, as in a pod: the service account's token, CA and namespace.
+
+    The token is a real one, issued by the server's TokenRequest API for a service account
+    without rights: the server naming that account in a Forbidden proves the token was sent.
+    The pod's files are laid out in a temporary directory standing in for
+    /var/run/secrets/kubernetes.io/serviceaccount.
+    """
+    from kubectl_omepvc.api import kubeconfig as kubeconfig_rules
+
+    sa = r.ResourceRef("", "v1", "serviceaccounts", "ServiceAccount")
+    admin.create(sa, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "agent"}},
+                 namespace)  # fmt: skip
+    token = admin.request(
+        "POST", sa.path(namespace, "agent") + "/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 600}},
+    )["status"]["token"]  # fmt: skip
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(token)
+    (account / "namespace").write_text(namespace)
+    (account / "ca.crt").write_bytes((cluster.kubeconfig.parent / "pki" / "ca.crt").read_bytes())
+    monkeypatch.setattr(kubeconfig_rules, "SERVICE_ACCOUNT_DIR", account)
+    port = yaml.safe_load(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    env = {
+        "KUBECONFIG": "",
+        "HOME": str(tmp_path),
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": port.rsplit(":", 1)[1],
+    }
+    from kubectl_omepvc.api.client import Client
+    from kubectl_omepvc.options import ConnectionOptions
+
+    client = Client(ConnectionOptions(), environ={**cluster.env, **env})
+    assert client.namespace == namespace
+    with pytest.raises(errors.Forbidden, match="system:serviceaccount:" + namespace + ":agent"):
+        list(client.list(r.CONFIG_MAPS, namespace))
+    result = plugin("version", "-o", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["server"]["serverVersion"].startswith("v1.")
