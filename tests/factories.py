@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kubectl_omepvc.core import naming
+from kubectl_omepvc.core import jsonpatch, naming
 from kubectl_omepvc.core.naming import ModelKind
 
 Obj = dict[str, Any]
@@ -419,7 +419,13 @@ def patched(workload: Mapping[str, Any], strategy: str, claim: str = "models") -
             volume.pop("hostPath", None)
             volume["persistentVolumeClaim"] = {"claimName": claim, "readOnly": True}
     spec.pop("nodeSelector", None)
-    original = json.dumps({"strategy": strategy, "claim": claim})
+    # The record format core.jsonpatch writes: one entry per pod-template path.
+    original = json.dumps(
+        {
+            "format": jsonpatch.RECORD_FORMAT,
+            "templates": {"/spec/template": {"strategy": strategy, "claim": claim}},
+        }
+    )
     out["metadata"]["annotations"][naming.ORIGINAL_ANNOTATION] = original
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from kubectl_omepvc.core.resources import ResourceRef
 from kubectl_omepvc.options import ConnectionOptions
 
 USER_AGENT = f"kubectl-ome-pvc/{__version__}"
+MAX_RETRY_AFTER = 10  # client-go's limit
 PAGE_SIZE = 500
 
 JSON = "application/json"
@@ -118,6 +120,15 @@ class Client:
             if response.status == 401 and self._transport.on_unauthorized():
                 response.release_conn()
                 response = send()  # once, with credentials the exec plugin just renewed
+            # Like client-go: a 429 or 5xx carrying Retry-After (a server starting up, or
+            # priority-and-fairness throttling) is retried after the delay it asks for.
+            for _ in range(MAX_RETRY_AFTER):
+                delay = _retry_after(response)
+                if delay is None:
+                    break
+                response.release_conn()
+                time.sleep(delay)
+                response = send()
             return response
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise api_errors.from_transport(exc, self.server, limit) from exc
@@ -382,6 +393,19 @@ class Client:
     def get_raw(self, path: str) -> dict[str, Any]:
         """GET of a non-resource path (`/version`, discovery documents)."""
         return self.request("GET", path, verb="get", resource=path)
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds to wait before retrying, when the server asked for a retry; else None."""
+    if response.status != 429 and response.status < 500:
+        return None
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.1), 10.0)
+    except ValueError:
+        return None
 
 
 def _in_cluster_namespace() -> str:

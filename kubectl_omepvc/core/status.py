@@ -650,6 +650,13 @@ def patch_strategy(annotation: Any) -> str:
     except ValueError:
         data = None
     strategy = data.get("strategy") if isinstance(data, Mapping) else None
+    if strategy is None and isinstance(data, Mapping):
+        # A workload record (core.jsonpatch) keeps one entry per pod template, each with its
+        # strategy; they are written together, so the first tells.
+        templates = data.get("templates")
+        if isinstance(templates, Mapping):
+            first = next(iter(templates.values()), None)
+            strategy = first.get("strategy") if isinstance(first, Mapping) else None
     return strategy if isinstance(strategy, str) and strategy else "unknown"
 
 

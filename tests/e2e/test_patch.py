@@ -195,6 +195,15 @@ def test_policy_survives_omes_reconcile(
     assert again.exit_code == 0, again.output
     assert "unchanged" in again.stdout
 
+    # `status` of the model tells the switched workload from a hostPath one, and how.
+    shown = plugin("status", MODEL, "-n", namespace, "-o", "json")
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.stdout)
+    item = doc["items"][0] if "items" in doc else doc
+    uses = [w for s in item["inferenceServices"] for w in s["workloads"]]
+    engine = next(w for w in uses if w["name"] == "llama-engine")
+    assert (engine["mode"], engine["strategy"]) == ("pvc-patched", "policy")
+
 
 def test_deployment_strategy_is_reverted_and_says_so(
     plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
