@@ -366,6 +366,9 @@ class Client:
                     if line.strip():
                         yield json.loads(line)
         finally:
+            # A watch left before the server ended it still has bytes in flight: that
+            # connection must not go back to the pool, where the next request would read them.
+            response.close()
             response.release_conn()
 
     def get_text(

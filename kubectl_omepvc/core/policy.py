@@ -289,30 +289,40 @@ _CONTAINERS = ("containers", "initContainers")
 def _mounts_expression(
     spec: str, otype: str, ptr: str, field: str, model: str, sub_path: str
 ) -> str:
-    """One `replace` of the volumeMounts list per container that mounts the model volume.
+    """`add` of `subPath` on the mounts of the model volume, one op per mount (string values).
 
-    Every element is rebuilt field by field, not passed through: for built-in kinds the API
-    server hands CEL native structs, and a list holding one fails to marshal to JSON ("type
-    conversion error from struct type v1.VolumeMount"), seen on Kubernetes 1.37. The copy names
-    every VolumeMount field of 1.32-1.37; a field added later would be dropped from the other
-    mounts of that container (identically on OME's dry-run, so it causes no flapping).
+    Only the `subPath` member is written, so every other mount field stays as it is. Values are
+    plain strings on purpose: a list of mounts as a patch value makes Kubernetes 1.35's CEL
+    (cel-go 0.26) panic in the API server ("value of type *structpb.Struct is not assignable
+    to type *structpb.Value"), and 1.37 fails to marshal a passed-through VolumeMount. A
+    container's first and last mount of the volume are covered (`indexOf`/`lastIndexOf`);
+    the `policy` strategy refuses a workload that mounts it three times in one container.
     """
-    mount_type = f"{otype}.{field}.volumeMounts"
-    copied = (
-        f"{mount_type}{{name: m.name, mountPath: m.mountPath,"
-        f" ?subPath: m.name == {model} ? optional.of({cel_string(sub_path)}) : m.?subPath,"
-        " ?readOnly: m.?readOnly, ?mountPropagation: m.?mountPropagation,"
-        " ?recursiveReadOnly: m.?recursiveReadOnly, ?subPathExpr: m.?subPathExpr}"
+    del otype  # the ops carry strings only
+
+    def op(index_of: str) -> str:
+        return (
+            "JSONPatch{\n"
+            '          op: "add",\n'
+            f"          path: {cel_string(ptr + '/' + field + '/')}"
+            f" + string({spec}.{field}.map(x, x.name).indexOf(c.name))"
+            f' + "/volumeMounts/" + string(c.volumeMounts.map(m, m.name).{index_of}({model}))'
+            ' + "/subPath",\n'
+            f"          value: {cel_string(sub_path)}\n"
+            "        }"
+        )
+
+    mounting = (
+        f"{spec}.{field}"
+        f".filter(c, has(c.volumeMounts) && c.volumeMounts.exists(m, m.name == {model}))"
+    )
+    twice = (
+        f"c.volumeMounts.map(m, m.name).indexOf({model})"
+        f" != c.volumeMounts.map(m, m.name).lastIndexOf({model})"
     )
     return (
         f"(has({spec}.{field})\n"
-        f"    ? {spec}.{field}"
-        f".filter(c, has(c.volumeMounts) && c.volumeMounts.exists(m, m.name == {model}))\n"
-        "        .map(c, JSONPatch{\n"
-        '          op: "replace",\n'
-        f"          path: {cel_string(ptr + '/' + field + '/')}"
-        f' + string({spec}.{field}.map(x, x.name).indexOf(c.name)) + "/volumeMounts",\n'
-        f"          value: c.volumeMounts.map(m, {copied})\n"
-        "        })\n"
+        f"    ? {mounting}.map(c, {op('indexOf')})\n"
+        f"      + {mounting}.filter(c, {twice}).map(c, {op('lastIndexOf')})\n"
         "    : [])"
     )

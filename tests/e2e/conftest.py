@@ -24,6 +24,9 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.options import ConnectionOptions
 
 REPO = Path(__file__).resolve().parents[2]
+# The MutatingAdmissionPolicy API the local server serves (hack/local-cluster's KUBE_VERSION).
+_KUBE_MINOR = int(os.environ.get("KUBE_VERSION", "1.37.2").lstrip("v").split(".")[1])
+POLICY_VERSION = "v1" if _KUBE_MINOR >= 36 else "v1beta1" if _KUBE_MINOR >= 34 else "v1alpha1"
 LOCAL_CLUSTER = REPO / "hack" / "local-cluster"
 
 

@@ -22,7 +22,7 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.errors import Conflict
 from tests import factories
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import Plugin
+from tests.e2e.conftest import POLICY_VERSION, Plugin
 
 Obj = dict[str, Any]
 NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
@@ -30,7 +30,7 @@ CLAIM = "models"
 MODEL = "llama-3-2-1b-instruct"
 SUB_PATH = f"{{namespace}}/{MODEL}"  # factories put BaseModels at /raid/models/<ns>/<name>
 UNRELATED_HOSTPATH = {"name": "cache", "hostPath": {"path": "/var/cache/llm", "type": "Directory"}}
-MAP = r.mutating_policies("v1")
+MAP = r.mutating_policies(POLICY_VERSION)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def isvc(admin: Client, namespace: str) -> Iterator[ome.Isvc]:
     yield ome.create_isvc(admin, namespace, "llama", MODEL)
     # policies are cluster-scoped: they outlive the namespace
     name = policy.policy_name(namespace, "llama")
-    admin.delete(r.mutating_policy_bindings("v1"), name)
+    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
     admin.delete(MAP, name)
 
 

@@ -19,6 +19,7 @@ from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.errors import PluginError
+from tests.e2e.conftest import POLICY_VERSION
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -47,10 +48,10 @@ def owned(workload: Obj, namespace: str, uid: str) -> Obj:
 @pytest.fixture
 def with_policy(admin: Client, namespace: str, owner: str) -> Iterator[str]:
     pol, binding = policy.policy_objects(
-        "v1", namespace, ome.ISVC, ome.MODEL, ome.CLAIM, ome.SUB_PATH, ome.LABEL_KEY
+        POLICY_VERSION, namespace, ome.ISVC, ome.MODEL, ome.CLAIM, ome.SUB_PATH, ome.LABEL_KEY
     )
-    admin.create(r.mutating_policies("v1"), pol)
-    admin.create(r.mutating_policy_bindings("v1"), binding)
+    admin.create(r.mutating_policies(POLICY_VERSION), pol)
+    admin.create(r.mutating_policy_bindings(POLICY_VERSION), binding)
     try:
         # The policy takes effect once the server's informer saw it: wait for a first mutation.
         probe = owned(ome.deployment(), namespace, owner)
@@ -65,8 +66,8 @@ def with_policy(admin: Client, namespace: str, owner: str) -> Iterator[str]:
         yield owner
     finally:
         name = pol["metadata"]["name"]
-        admin.delete(r.mutating_policy_bindings("v1"), name)
-        admin.delete(r.mutating_policies("v1"), name)
+        admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
+        admin.delete(r.mutating_policies(POLICY_VERSION), name)
 
 
 def pod_spec(obj: Obj, path: str = jp.DEPLOYMENT_TEMPLATE) -> Obj:

@@ -22,13 +22,13 @@ from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import REPO, Cluster, Plugin
+from tests.e2e.conftest import POLICY_VERSION, REPO, Cluster, Plugin
 
 Obj = dict[str, Any]
 NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
 CLAIM = "models"
 MODEL = "llama-3-2-1b-instruct"
-MAP = r.mutating_policies("v1")
+MAP = r.mutating_policies(POLICY_VERSION)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def isvc(admin: Client, namespace: str) -> Iterator[ome.Isvc]:
     yield ome.create_isvc(admin, namespace, "llama", MODEL)
     # policies are cluster-scoped: they outlive the namespace
     name = policy.policy_name(namespace, "llama")
-    admin.delete(r.mutating_policy_bindings("v1"), name)
+    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
     admin.delete(MAP, name)
 
 
