@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from kubectl_omepvc import __version__
+from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core.jsonpatch import ANNOTATION, RECORD_FORMAT
 from kubectl_omepvc.errors import InputError
 
@@ -326,3 +327,16 @@ def _mounts_expression(
         f"      + {mounting}.filter(c, {twice}).map(c, {op('lastIndexOf')})\n"
         "    : [])"
     )
+
+
+def containers_mounting_too_often(workload: Mapping[str, Any], model: str) -> list[str]:
+    """Containers that mount the model volume three or more times (the policy covers two)."""
+    crowded = []
+    for _path, template in jp.pod_templates(workload):
+        spec = template.get("spec") or {}
+        for field in _CONTAINERS:
+            for container in spec.get(field) or []:
+                mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") == model]
+                if len(mounts) > 2:
+                    crowded.append(str(container.get("name")))
+    return crowded

@@ -83,6 +83,13 @@ class PolicyStrategy:
         planned: list[tuple[Obj, list[jp.Operation]]] = []
         records: dict[str, Any] = dict((previous or {}).get("workloads") or {})
         for workload in target.workloads:
+            crowded = core_policy.containers_mounting_too_often(workload, target.model.name)
+            if crowded:
+                raise errors.InputError(
+                    f"{jp.workload_ref(workload)} mounts the model volume more than twice in"
+                    f" container {crowded[0]}, which the policy cannot rewrite",
+                    "use --strategy deployment, or mount the volume at most twice per container",
+                )
             ref = jp.workload_ref(workload)
             try:
                 ops = workload_ops(target, workload, NAME)

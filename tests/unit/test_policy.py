@@ -303,3 +303,13 @@ def test_record_on_the_policy() -> None:
 def test_unknown_version() -> None:
     with pytest.raises(InputError, match="version 'v2' is unknown"):
         render("v2")
+
+
+@pytest.mark.parametrize(("mounts", "crowded"), [(1, []), (2, []), (3, ["ome-container"])])
+def test_containers_mounting_the_model_too_often(mounts: int, crowded: list[str]) -> None:
+    deployment = ome.deployment()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["volumeMounts"] = [
+        {"name": ome.MODEL, "mountPath": f"/m{i}", "readOnly": True} for i in range(mounts)
+    ]
+    assert policy.containers_mounting_too_often(deployment, ome.MODEL) == crowded
