@@ -60,6 +60,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], no_headers: boo
     grid = cells if no_headers else [head, *cells]
     if not grid:
         return ""
+    if not any("\033" in c for row in grid for c in row):
+        # The common case, and thousands of rows: every character is visible.
+        widths = [max(len(r[i]) for r in grid) for i in range(len(headers))]
+        return "\n".join(
+            "   ".join([c.ljust(w) for c, w in zip(row, widths, strict=True)]).rstrip()
+            for row in grid
+        )
     widths = [max(_visible_len(r[i]) for r in grid) for i in range(len(headers))]
     lines = []
     for row in grid:

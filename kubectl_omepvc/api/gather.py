@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import queue
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import Client
-from kubectl_omepvc.core import agent, capabilities, naming, rbac, storage_uri
+from kubectl_omepvc.core import agent, capabilities, naming, storage_uri
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.resources import ResourceRef
@@ -49,9 +50,17 @@ T = TypeVar("T")
 
 PAGE_SIZE = 500
 # Nodes and agent ConfigMaps carry an entry per model each (labels, data keys): smaller pages
-# keep the raw page, held while it is decoded and slimmed, small as models grow.
-PER_NODE_PAGE_SIZE = 50
+# keep the raw page, held while it is decoded and slimmed, small as models grow. Not smaller:
+# every status waits for both lists, and each page is one more round trip (at 50, 200 nodes
+# took 5 sequential requests, about as long as the models' four).
+PER_NODE_PAGE_SIZE = 100
 MAX_PARALLEL = 8
+# Model pages read ahead of the build (see PageStream): enough to hide the server's latency.
+PAGES_AHEAD = 2
+# While a thread reads pages and the main thread builds, the reader needs the GIL after every
+# chunk of the response; at CPython's default (5 ms) a busy builder keeps it waiting that long
+# each time, and a 600 KB page took 0.5 s instead of 30 ms. 0.5 ms keeps the reads at speed.
+READ_AHEAD_SWITCH_INTERVAL = 0.0005
 WORKLOAD_LABEL = "ome.io/inferenceservice"
 METADATA_JOB_SELECTOR = "app.kubernetes.io/component=metadata-extraction"
 # What each unreadable source costs the output (one warning line each).
@@ -108,10 +117,13 @@ class Sources:
         }
 
 
-def cluster_role(name: str = rbac.DEFAULT_NAME) -> Obj:
+def cluster_role(name: str | None = None) -> Obj:
     """One ClusterRole with everything full `status` output reads (`core.rbac.STATUS_RULES`;
-    `kubectl ome-pvc rbac` prints a tighter set: the `ome` namespace's reads as a Role)."""
-    return rbac.cluster_role(name, rbac.STATUS_RULES)
+    `kubectl ome-pvc rbac` prints a tighter set: the `ome` namespace's reads as a Role).
+    `name`: `core.rbac.DEFAULT_NAME` unless given."""
+    from kubectl_omepvc.core import rbac  # not needed by `status` itself: keep start-up short
+
+    return rbac.cluster_role(name or rbac.DEFAULT_NAME, rbac.STATUS_RULES)
 
 
 # -- slimming: keep what core.status reads ----------------------------------------------------
@@ -202,7 +214,7 @@ class Listed:
     resource_version: str = ""
 
 
-def list_objects(
+def list_pages(
     client: Client,
     ref: ResourceRef,
     namespace: str | None = None,
@@ -211,13 +223,10 @@ def list_objects(
     field_selector: str | None = None,
     slim: Slim = slim_plain,
     page_size: int = PAGE_SIZE,
-) -> Listed:
-    """Every item of one LIST, page by page, each item slimmed as its page arrives.
-
-    Returns the list's resourceVersion too, so a watch can start where the LIST ended.
-    """
-    out = Listed([])
+) -> Iterator[tuple[list[Obj], str]]:
+    """One LIST, page by page: (the page's items slimmed, the list's resourceVersion)."""
     token: str | None = None
+    version = ""
     while True:
         page = client.request(
             "GET",
@@ -233,12 +242,127 @@ def list_objects(
             namespace=namespace,
         )
         meta = page.get("metadata") or {}
-        out.resource_version = out.resource_version or str(meta.get("resourceVersion") or "")
-        out.items.extend(slim(item) for item in page.get("items") or ())
+        version = version or str(meta.get("resourceVersion") or "")
+        items = [slim(item) for item in page.get("items") or ()]
         del page
+        yield items, version
         token = meta.get("continue")
         if not token:
-            return out
+            return
+
+
+def list_objects(
+    client: Client,
+    ref: ResourceRef,
+    namespace: str | None = None,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    slim: Slim = slim_plain,
+    page_size: int = PAGE_SIZE,
+) -> Listed:
+    """Every item of one LIST, page by page, each item slimmed as its page arrives.
+
+    Returns the list's resourceVersion too, so a watch can start where the LIST ended.
+    """
+    out = Listed([])
+    for items, version in list_pages(
+        client,
+        ref,
+        namespace,
+        label_selector=label_selector,
+        field_selector=field_selector,
+        slim=slim,
+        page_size=page_size,
+    ):
+        out.items.extend(items)
+        out.resource_version = version
+    return out
+
+
+class PageStream:
+    """One LIST read ahead on a daemon thread: its pages wait in a bounded queue, so the reader
+    works on one page while the next ones load, and memory holds at most `depth` + 2 pages.
+
+    `first()` waits for the first page (raising what the LIST raised, e.g. Forbidden);
+    iterating yields every item; an error on a later page is raised there. `close()` stops
+    the thread (a reader that gives up early must call it).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        slim: Slim = slim_plain,
+        page_size: int = PAGE_SIZE,
+        depth: int = PAGES_AHEAD,
+    ) -> None:
+        self.ref = ref
+        self.namespace = namespace
+        self.resource_version = ""
+        self._queue: queue.Queue[list[Obj] | Exception | None] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._head: list[Obj] | None = None
+        self._done = False
+        pages = list_pages(
+            client, ref, namespace, label_selector=label_selector, slim=slim, page_size=page_size
+        )
+        threading.Thread(
+            target=self._run, args=(pages,), name=f"list-{ref.plural}", daemon=True
+        ).start()
+
+    def _run(self, pages: Iterator[tuple[list[Obj], str]]) -> None:
+        try:
+            for items, version in pages:
+                self.resource_version = version
+                if not self._put(items):
+                    return
+        except Exception as exc:  # handed to the reader, raised in its thread
+            self._put(exc)
+            return
+        self._put(None)
+
+    def _put(self, item: list[Obj] | Exception | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next_page(self) -> list[Obj] | None:
+        if self._done:
+            return None
+        item = self._queue.get()
+        if isinstance(item, Exception):
+            self._done = True
+            raise item
+        if item is None:
+            self._done = True
+        return item
+
+    def first(self) -> None:
+        """Wait for the first page; raises what the LIST raised."""
+        if self._head is None:
+            self._head = self._next_page() or []
+
+    def __iter__(self) -> Iterator[Obj]:
+        self.first()
+        page, self._head = self._head or [], []
+        while True:
+            yield from page
+            del page[:]  # the page is done with: free it before waiting for the next
+            next_page = self._next_page()
+            if next_page is None:
+                return
+            page = next_page
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def _where(ref: ResourceRef, namespace: str | None) -> str:
@@ -388,9 +512,8 @@ def pick_agent_daemonset(daemonsets: Iterable[Obj], warn: Callable[[str], None])
     return found[0] if found else None
 
 
-def _isvc_namespaces_using(isvcs: Iterable[Obj], models: Iterable[Obj]) -> set[str]:
-    """Namespaces of the InferenceServices that may use a listed model (by name)."""
-    names = {(m.get("metadata") or {}).get("name") for m in models}
+def _isvc_namespaces_using(isvcs: Iterable[Obj], names: set[Any]) -> set[str]:
+    """Namespaces of the InferenceServices that may use a listed model (`names`: theirs)."""
     namespaces = set()
     for isvc in isvcs:
         spec = isvc.get("spec") or {}
@@ -409,24 +532,126 @@ def _one_or_all(namespaces: set[str]) -> str | None:
     return next(iter(namespaces)) if len(namespaces) == 1 else None
 
 
+class _ModelFacts:
+    """What the reads after the models need to know of them, noted as each model goes by (so
+    the models themselves need not be kept)."""
+
+    def __init__(self) -> None:
+        self.names: set[Any] = set()
+        self.pvc_models: list[tuple[Obj, storage_uri.PvcUri]] = []
+        self.with_conditions: list[Obj] = []  # the first model whose status has conditions
+        self.needs_agent_root = False
+
+    def note(self, model: Obj) -> None:
+        self.names.add((model.get("metadata") or {}).get("name"))
+        self.pvc_models.extend(_pvc_models((model,)))
+        if not self.with_conditions and "conditions" in (model.get("status") or {}):
+            self.with_conditions.append(model)
+        if not self.needs_agent_root:
+            self.needs_agent_root = _needs_agent_root((model,))
+
+
+@dataclasses.dataclass
+class _Early:
+    """The reads every status needs, done before the models are built."""
+
+    configmaps: Listed | None
+    nodes: Listed | None
+    services: list[Obj] | None
+    daemonsets: Listed | None  # None: not read, or not readable
+
+
+def _start_common(
+    reader: _Reader, want_agent: bool
+) -> tuple[Future[Listed | None], Future[Listed | None], Future[Listed | None] | None]:
+    configmaps = reader.list(
+        r.CONFIG_MAPS,
+        naming.AGENT_NAMESPACE,
+        label_selector=naming.AGENT_CONFIGMAP_LABEL_SELECTOR,
+        slim=slim_configmap,
+        page_size=PER_NODE_PAGE_SIZE,
+    )
+    nodes = reader.list(r.NODES, slim=slim_node, page_size=PER_NODE_PAGE_SIZE)
+    daemonsets = reader.list(r.DAEMON_SETS, naming.AGENT_NAMESPACE) if want_agent else None
+    return configmaps, nodes, daemonsets
+
+
+def _resolve_isvcs(
+    reader: _Reader, isvcs: Future[Listed | None], isvc_namespace: str | None
+) -> list[Obj] | None:
+    client = reader.client
+    listed = _result(isvcs)
+    if listed is None and isvc_namespace is None and client.namespace:
+        # No cluster-wide access: the current namespace is better than nothing.
+        listed = _result(
+            reader.list(r.INFERENCE_SERVICES, client.namespace, slim=slim_isvc, warn=False)
+        )
+        if listed is not None:
+            reader.warn(
+                f"cannot list {r.INFERENCE_SERVICES.display} in all namespaces (forbidden): "
+                f"only those of namespace {client.namespace} are shown"
+            )
+    if listed is None:
+        reader.warn(forbidden_warning("list", r.INFERENCE_SERVICES, isvc_namespace))
+    return _items(listed)
+
+
+def _read_early(
+    reader: _Reader, *, want_agent: bool, isvc_namespace: str | None
+) -> Callable[[], _Early]:
+    """Start the reads every status needs; the function returned waits for them.
+
+    InferenceServices in `isvc_namespace`; None: in all namespaces, or in the current one
+    when that is forbidden.
+    """
+    configmaps, nodes, daemonsets = _start_common(reader, want_agent)
+    isvcs = reader.list(r.INFERENCE_SERVICES, isvc_namespace, slim=slim_isvc, warn=False)
+
+    def wait() -> _Early:
+        return _Early(
+            configmaps=_result(configmaps),
+            nodes=_result(nodes),
+            services=_resolve_isvcs(reader, isvcs, isvc_namespace),
+            daemonsets=None if daemonsets is None else _result(daemonsets),
+        )
+
+    return wait
+
+
+def _early_sources(early: _Early) -> Sources:
+    """What a status needs before any model (the agent DaemonSet without its warning)."""
+    return Sources(
+        [],
+        configmaps=_items(early.configmaps),
+        nodes=_items(early.nodes),
+        inference_services=early.services,
+        agent_daemonset=(
+            None
+            if early.daemonsets is None
+            else pick_agent_daemonset(early.daemonsets.items, _quiet)
+        ),
+    )
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
 def _gather_rest(
     reader: _Reader,
-    models: list[Obj],
+    facts: _ModelFacts,
+    early: _Early,
     *,
-    isvc_namespace: str | None,
-    configmaps: Future[Listed | None],
-    nodes: Future[Listed | None],
-    isvcs: Future[Listed | None] | None,
-    daemonsets: Future[Listed | None] | None,
     model_watches: list[WatchSpec],
 ) -> Sources:
-    """Everything after the models: the reads that depend on what the models are."""
+    """Everything after the models: the reads that depend on what the models are (the Sources
+    returned have no models)."""
     client = reader.client
-    sources = Sources(models)
-    pvc_models = _pvc_models(models)
+    sources = Sources([])
+    pvc_models = facts.pvc_models
     native: Future[bool] | None = None
     if pvc_models:  # the generation only changes what is said about pvc:// models
-        native = reader.pool.submit(read_native_pvc, client, models, reader.warn)
+        native = reader.pool.submit(read_native_pvc, client, facts.with_conditions, reader.warn)
     claims = {ref for m, uri in pvc_models if (ref := _claim_ref(m, uri)) is not None}
     pvcs: Future[Listed | None] | None = None
     if claims:
@@ -438,25 +663,10 @@ def _gather_rest(
             field_selector=f"metadata.name={next(iter(names))}" if len(names) == 1 else None,
         )
 
-    services: list[Obj] | None = None
-    if isvcs is not None:
-        listed = _result(isvcs)
-        if listed is None and isvc_namespace is None and client.namespace:
-            # No cluster-wide access: the current namespace is better than nothing.
-            listed = _result(
-                reader.list(r.INFERENCE_SERVICES, client.namespace, slim=slim_isvc, warn=False)
-            )
-            if listed is not None:
-                reader.warn(
-                    f"cannot list {r.INFERENCE_SERVICES.display} in all namespaces (forbidden): "
-                    f"only those of namespace {client.namespace} are shown"
-                )
-        if listed is None:
-            reader.warn(forbidden_warning("list", r.INFERENCE_SERVICES, isvc_namespace))
-        services = _items(listed)
+    services = early.services
     sources.inference_services = services
     workload_futures: list[Future[Listed | None]] = []
-    used = _isvc_namespaces_using(services or (), models)
+    used = _isvc_namespaces_using(services or (), facts.names)
     if used:
         scope = _one_or_all(used)
         for workload_ref, served_optional in (
@@ -500,14 +710,13 @@ def _gather_rest(
     if jobs is not None:
         sources.jobs = _items(_result(jobs))
 
-    cms = _result(configmaps)
+    cms = early.configmaps
     sources.configmaps = _items(cms)
-    sources.nodes = _items(_result(nodes))
-    if daemonsets is not None:
-        listed_ds = _result(daemonsets)
-        sources.agent_daemonset = (
-            None if listed_ds is None else pick_agent_daemonset(listed_ds.items, reader.warn)
-        )
+    sources.nodes = _items(early.nodes)
+    # Read either way (it is one small LIST, started before the models were known); used, and
+    # its ambiguity reported, only when a model's path is downloaded by the agent.
+    if early.daemonsets is not None and facts.needs_agent_root:
+        sources.agent_daemonset = pick_agent_daemonset(early.daemonsets.items, reader.warn)
     sources.watches = list(model_watches)
     if cms is not None:
         sources.watches.append(
@@ -523,19 +732,172 @@ def _gather_rest(
     return sources
 
 
-def _start_common(
-    reader: _Reader, want_agent: bool
-) -> tuple[Future[Listed | None], Future[Listed | None], Future[Listed | None] | None]:
-    configmaps = reader.list(
-        r.CONFIG_MAPS,
-        naming.AGENT_NAMESPACE,
-        label_selector=naming.AGENT_CONFIGMAP_LABEL_SELECTOR,
-        slim=slim_configmap,
-        page_size=PER_NODE_PAGE_SIZE,
-    )
-    nodes = reader.list(r.NODES, slim=slim_node, page_size=PER_NODE_PAGE_SIZE)
-    daemonsets = reader.list(r.DAEMON_SETS, naming.AGENT_NAMESPACE) if want_agent else None
-    return configmaps, nodes, daemonsets
+class OverviewStream:
+    """The overview's reads while the ClusterBaseModels still arrive (see `stream_overview`).
+
+    - `sources`: what building any status needs (agent ConfigMaps, nodes, InferenceServices,
+      the agent DaemonSet), read already; no models, no warnings yet.
+    - `base_models`: (namespace, name) of the BaseModels listed (`core.status.base_model_keys`).
+    - `models()`: the models, once, in overview order (ClusterBaseModels as their pages arrive,
+      then BaseModels); `note` sees each.
+    - `finish()`, after `models()` is exhausted: the reads that depend on the models (workloads,
+      claims, volumes, OME's generation, metadata Jobs), then the complete Sources without the
+      models, warnings and watches included.
+    Use it as a context manager: leaving early stops the reads.
+    """
+
+    def __init__(
+        self,
+        reader: _Reader,
+        early: _Early,
+        streams: list[tuple[WatchSpec, PageStream | Listed]],
+        switch_interval: float,
+    ) -> None:
+        self._reader = reader
+        self._early = early
+        self._streams = streams
+        self._switch_interval = switch_interval
+        self._facts = _ModelFacts()
+        self.sources = _early_sources(early)
+        self.base_models = {
+            (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            for _, listed in streams
+            if isinstance(listed, Listed)
+            for meta in (m.get("metadata") or {} for m in listed.items)
+        }
+
+    def models(self) -> Iterator[Obj]:
+        note = self._facts.note
+        for _, source in self._streams:
+            for model in source if isinstance(source, PageStream) else source.items:
+                note(model)
+                yield model
+
+    def finish(self) -> Sources:
+        watches = [
+            dataclasses.replace(
+                spec,
+                resource_version=source.resource_version,
+            )
+            for spec, source in self._streams
+        ]
+        try:
+            return _gather_rest(self._reader, self._facts, self._early, model_watches=watches)
+        finally:
+            self.close()
+
+    def collect(self) -> Sources:
+        """Every model and then `finish()`: the Sources `gather_overview` returns."""
+        models = list(self.models())
+        sources = self.finish()
+        sources.models = models
+        return sources
+
+    def close(self) -> None:
+        for _, source in self._streams:
+            if isinstance(source, PageStream):
+                source.close()
+        self._reader.pool.shutdown(wait=False, cancel_futures=True)
+        sys.setswitchinterval(self._switch_interval)
+
+    def __enter__(self) -> OverviewStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream_overview(
+    client: Client,
+    *,
+    kind: str | None,
+    namespace: str | None,
+    label_selector: str | None = None,
+) -> OverviewStream:
+    """The overview's reads, all started at once: models of `kind` (None: both) in `namespace`
+    (None: all). Returns when everything but the ClusterBaseModels' later pages is read.
+
+    The ClusterBaseModels are read ahead on a thread (`PageStream`), so the caller builds each
+    page while the next loads; the BaseModels (one namespace, usually few; all of them are
+    needed to resolve legacy `baseModel` references) are read whole. What depends on the
+    models (workloads, claims, volumes, metadata Jobs) is read in `finish()`, from what
+    `models()` saw: claims and volumes only when a `pvc://` model is listed, then by name or
+    in the one namespace needed, so no model waits for them and no cluster-wide PVC list is
+    made for nothing.
+
+    Raises NotFound when OME is not installed, Forbidden when no model kind is readable.
+    """
+    pool = ThreadPoolExecutor(MAX_PARALLEL)
+    reader = _Reader(client, pool)
+    cluster: PageStream | None = None
+    switch_interval = sys.getswitchinterval()  # restored by close()
+    sys.setswitchinterval(min(switch_interval, READ_AHEAD_SWITCH_INTERVAL))
+    try:
+        if kind != KIND_NAMESPACED:  # first: its pages are the longest chain of requests
+            cluster = PageStream(
+                client,
+                r.CLUSTER_BASE_MODELS,
+                label_selector=label_selector,
+                slim=slim_model(ModelKind.CLUSTER),
+            )
+        base = None
+        if kind != KIND_CLUSTER:
+            base = reader.list(
+                r.BASE_MODELS,
+                namespace,
+                label_selector=label_selector,
+                slim=slim_model(ModelKind.NAMESPACED),
+            )
+        cluster_wide = kind != KIND_NAMESPACED or namespace is None
+        isvc_namespace = None if cluster_wide else namespace
+        wait_early = _read_early(reader, want_agent=True, isvc_namespace=isvc_namespace)
+
+        streams: list[tuple[WatchSpec, PageStream | Listed]] = []
+        first: tuple[ResourceRef, str | None] | None = None
+        if cluster is not None:
+            first = first or (r.CLUSTER_BASE_MODELS, None)
+            try:
+                cluster.first()
+                spec = WatchSpec(
+                    r.CLUSTER_BASE_MODELS,
+                    None,
+                    label_selector=label_selector,
+                    slim=slim_model(ModelKind.CLUSTER),
+                )
+                streams.append((spec, cluster))
+            except errors.Forbidden:
+                reader.warn(forbidden_warning("list", r.CLUSTER_BASE_MODELS, None))
+            except errors.NotFound:
+                raise _not_installed(client) from None
+        if base is not None:
+            first = first or (r.BASE_MODELS, namespace)
+            try:
+                listed = base.result()
+            except errors.NotFound:
+                raise _not_installed(client) from None
+            if listed is not None:
+                spec = WatchSpec(
+                    r.BASE_MODELS,
+                    namespace,
+                    label_selector=label_selector,
+                    slim=slim_model(ModelKind.NAMESPACED),
+                )
+                streams.append((spec, listed))
+        if not streams:
+            assert first is not None
+            ref, ns = first
+            raise errors.Forbidden(
+                f"cannot list {ref.display}{_where(ref, ns)} (forbidden)",
+                f"ask an admin for get/list/watch on {r.CLUSTER_BASE_MODELS.display} and "
+                f"{r.BASE_MODELS.display}",
+            )
+        return OverviewStream(reader, wait_early(), streams, switch_interval)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        sys.setswitchinterval(switch_interval)
+        raise
 
 
 def gather_overview(
@@ -547,67 +909,14 @@ def gather_overview(
 ) -> Sources:
     """The sources for the overview: models of `kind` (None: both) in `namespace` (None: all).
 
-    Raises NotFound when OME is not installed, Forbidden when no model kind is readable.
+    Every model at once (for `--watch`, which keeps them); `stream_overview` hands them over
+    as they arrive. Raises NotFound when OME is not installed, Forbidden when no model kind is
+    readable.
     """
-    with ThreadPoolExecutor(MAX_PARALLEL) as pool:
-        reader = _Reader(client, pool)
-        wanted: list[tuple[ResourceRef, ModelKind, str | None]] = []
-        if kind != KIND_NAMESPACED:
-            wanted.append((r.CLUSTER_BASE_MODELS, ModelKind.CLUSTER, None))
-        if kind != KIND_CLUSTER:
-            wanted.append((r.BASE_MODELS, ModelKind.NAMESPACED, namespace))
-        futures = [
-            (ref, ns, reader.list(ref, ns, label_selector=label_selector, slim=slim_model(mk)))
-            for ref, mk, ns in wanted
-        ]
-        # Started before the models arrive: these do not depend on them.
-        configmaps, nodes, daemonsets = _start_common(reader, want_agent=True)
-        cluster_wide = kind != KIND_NAMESPACED or namespace is None
-        isvc_namespace = None if cluster_wide else namespace
-        isvcs = reader.list(r.INFERENCE_SERVICES, isvc_namespace, slim=slim_isvc, warn=False)
-
-        models: list[Obj] = []
-        watches: list[WatchSpec] = []
-        readable = 0
-        for ref, ns, future in futures:
-            try:
-                listed = future.result()
-            except errors.NotFound:
-                raise _not_installed(client) from None
-            if listed is None:
-                continue
-            readable += 1
-            models.extend(listed.items)
-            model_kind = ModelKind.CLUSTER if ref is r.CLUSTER_BASE_MODELS else ModelKind.NAMESPACED
-            watches.append(
-                WatchSpec(
-                    ref,
-                    ns,
-                    label_selector=label_selector,
-                    resource_version=listed.resource_version,
-                    slim=slim_model(model_kind),
-                )
-            )
-        if not readable:
-            ref, ns, _ = futures[0]
-            raise errors.Forbidden(
-                f"cannot list {ref.display}{_where(ref, ns)} (forbidden)",
-                f"ask an admin for get/list/watch on {r.CLUSTER_BASE_MODELS.display} and "
-                f"{r.BASE_MODELS.display}",
-            )
-        if not _needs_agent_root(models) and daemonsets is not None:
-            daemonsets.cancel()
-            daemonsets = None
-        return _gather_rest(
-            reader,
-            models,
-            isvc_namespace=isvc_namespace,
-            configmaps=configmaps,
-            nodes=nodes,
-            isvcs=isvcs,
-            daemonsets=daemonsets,
-            model_watches=watches,
-        )
+    with stream_overview(
+        client, kind=kind, namespace=namespace, label_selector=label_selector
+    ) as stream:
+        return stream.collect()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -690,10 +999,13 @@ def gather_model(client: Client, lookup: ModelLookup) -> Sources:
     name = lookup.name
     with ThreadPoolExecutor(MAX_PARALLEL) as pool:
         reader = _Reader(client, pool)
-        configmaps, nodes, daemonsets = _start_common(reader, want_agent=_needs_agent_root([model]))
         # A BaseModel is used only in its own namespace; a ClusterBaseModel from any.
         isvc_namespace = ns if ref is r.BASE_MODELS else None
-        isvcs = reader.list(r.INFERENCE_SERVICES, isvc_namespace, slim=slim_isvc, warn=False)
+        wait_early = _read_early(
+            reader,
+            want_agent=_needs_agent_root([model]),
+            isvc_namespace=isvc_namespace,
+        )
         kind = ModelKind.CLUSTER if ref is r.CLUSTER_BASE_MODELS else ModelKind.NAMESPACED
         watch = WatchSpec(
             ref,
@@ -702,16 +1014,11 @@ def gather_model(client: Client, lookup: ModelLookup) -> Sources:
             resource_version=str((model.get("metadata") or {}).get("resourceVersion") or ""),
             slim=slim_model(kind),
         )
-        return _gather_rest(
-            reader,
-            [model],
-            isvc_namespace=isvc_namespace,
-            configmaps=configmaps,
-            nodes=nodes,
-            isvcs=isvcs,
-            daemonsets=daemonsets,
-            model_watches=[watch],
-        )
+        facts = _ModelFacts()
+        facts.note(model)
+        sources = _gather_rest(reader, facts, wait_early(), model_watches=[watch])
+        sources.models = [model]
+        return sources
 
 
 # -- watching ----------------------------------------------------------------------------------

@@ -402,6 +402,36 @@ def _build(sources: gather.Sources, view: View, now: datetime) -> StatusReport:
     )
 
 
+def _build_streamed(
+    stream: gather.OverviewStream, view: View, now: datetime
+) -> tuple[StatusReport, gather.Sources]:
+    """Build each model as its page arrives (the next pages load meanwhile), then the few
+    that wait for reads depending on the models (claims, workloads; see StatusBuilder)."""
+    from kubectl_omepvc.core import status
+
+    early = stream.sources
+    builder = status.StatusBuilder(
+        configmaps=early.configmaps,
+        nodes=early.nodes,
+        inference_services=early.inference_services,
+        agent_daemonset=early.agent_daemonset,
+        base_models=stream.base_models,
+        now=now,
+        keep_node_rows=view.keep_node_rows,
+        late=True,
+    )
+    for model in stream.models():
+        builder.add(model)
+    sources = stream.finish()
+    builder.complete(
+        workloads=sources.workloads,
+        pvcs=sources.pvcs,
+        pvs=sources.pvs,
+        native_pvc=sources.native_pvc,
+    )
+    return builder.report(), sources
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -464,19 +494,28 @@ def command(
 
     client = common.connect(opts)
     namespace = None if all_namespaces else client.namespace
-    if model:
-        lookup = gather.ModelLookup(model, client.namespace, opts.namespace is not None, kind)
-        sources = gather.gather_model(client, lookup)
-    else:
-        sources = gather.gather_overview(
-            client, kind=kind, namespace=namespace, label_selector=selector
-        )
     tty = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
     view = View(bool(model), output, no_headers, printers.palette_for(sys.stdout), tty)
+    if model or watch:
+        if model:
+            lookup = gather.ModelLookup(model, client.namespace, opts.namespace is not None, kind)
+            sources = gather.gather_model(client, lookup)
+        else:  # --watch keeps every model, to update them as they change
+            sources = gather.gather_overview(
+                client, kind=kind, namespace=namespace, label_selector=selector
+            )
+        now = _now()
+        report = _build(sources, view, now)
+    else:
+        with gather.stream_overview(
+            client, kind=kind, namespace=namespace, label_selector=selector
+        ) as stream:
+            now = _now()
+            report, sources = _build_streamed(stream, view, now)
+    # Nothing is printed before every read is done: the warnings come first, as they did
+    # when the reads ended before the build began.
     for warning in sources.warnings:
         common.note(f"Warning: {warning}")
-    now = _now()
-    report = _build(sources, view, now)
     _show(report, view, sources.jobs, now, empty=None if model else (kind, namespace, selector))
     if watch:
         _watch(client, sources, view, watch_timeout, report)

@@ -73,7 +73,7 @@ import dataclasses
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +85,7 @@ from kubectl_omepvc.core.objects import dig
 from kubectl_omepvc.core.storage_uri import PvcUri, PvcUriError, StorageScheme
 
 if TYPE_CHECKING:
-    from kubectl_omepvc.core.diagnoses import Diagnosis
+    from kubectl_omepvc.core.diagnoses import Diagnosis, RuleContext
 
 API_VERSION = "ome-pvc.io/v1alpha1"
 LIST_KIND = "ModelStatusList"
@@ -589,7 +589,6 @@ class _ServiceIndex:
         base_models: set[tuple[str, str]],
     ) -> None:
         self.known = isvcs is not None
-        self.workloads_known = workloads is not None
         self.by_model: dict[tuple[ModelKind, str | None, str], list[Obj]] = {}
         for isvc in isvcs or ():
             ns = _str(dig(isvc, "metadata", "namespace")) or ""
@@ -602,6 +601,11 @@ class _ServiceIndex:
             key = (kind, ns if kind is ModelKind.NAMESPACED else None, name)
             self.by_model.setdefault(key, []).append(isvc)
         self.workloads_of: dict[tuple[str, str], list[Obj]] = {}
+        self.add_workloads(workloads)
+
+    def add_workloads(self, workloads: Iterable[Obj] | None) -> None:
+        """Index the workloads (None: not readable), for a `StatusBuilder` given them late."""
+        self.workloads_known = workloads is not None
         for workload in workloads or ():
             owner = _workload_owner(workload)
             if owner:
@@ -839,6 +843,153 @@ def _aggregate_percent(rows: Iterable[NodeRow]) -> float | None:
     return 100.0 * done / total if total else None
 
 
+def base_model_keys(models: Iterable[Obj]) -> set[tuple[str, str]]:
+    """(namespace, name) of the BaseModels among `models` (see `build_statuses`' base_models)."""
+    return {
+        (dig(m, "metadata", "namespace") or "", dig(m, "metadata", "name") or "")
+        for m in models
+        if _model_kind(m) is ModelKind.NAMESPACED
+    }
+
+
+_PVC_PREFIX = StorageScheme.PVC.prefix  # scheme_of(uri) is PVC, without trying every scheme
+
+
+class StatusBuilder:
+    """`build_statuses` one model at a time, for models that arrive page by page.
+
+    With `late=True`, the sources that depend on which models were listed (workloads, claims,
+    volumes, the OME generation) come afterwards, through `complete`: a model whose status reads
+    them (a `pvc://` model, or one an InferenceService uses) is held until then; every other
+    model is built on `add`. `report` keeps input order, for the models and for their warnings,
+    so the result is the same as with every source given up front.
+    """
+
+    def __init__(
+        self,
+        *,
+        configmaps: Iterable[Obj] | None = None,
+        nodes: Iterable[Obj] | None = None,
+        inference_services: Iterable[Obj] | None = None,
+        workloads: Iterable[Obj] | None = None,
+        pvcs: Iterable[Obj] | None = None,
+        pvs: Iterable[Obj] | None = None,
+        agent_daemonset: Obj | None = None,
+        native_pvc: bool = False,
+        base_models: set[tuple[str, str]],
+        now: datetime,
+        keep_node_rows: bool = True,
+        late: bool = False,
+    ) -> None:
+        # The rules read ModelStatus; importing them here keeps the import graph one-way at load.
+        from kubectl_omepvc.core import diagnoses
+
+        self._diagnose = diagnoses.diagnose
+        self._rule_context = diagnoses.RuleContext
+        self.now = _aware(now)
+        self.keep_node_rows = keep_node_rows
+        self.nodes = _NodeIndex(nodes)
+        self.agents = _AgentIndex(configmaps)
+        self.services = _ServiceIndex(inference_services, None, base_models)
+        self.agent_root = agent_root(agent_daemonset)
+        self._late = late
+        self._held: list[tuple[int, Obj]] = []
+        self._out: list[ModelStatus | None] = []
+        self._warnings: list[tuple[int, str]] = []
+        self._pvcs: Mapping[tuple[str, str], Obj] | None = None
+        self._pvs: Mapping[str, Obj] | None = None
+        # native_pvc is late: only pvc:// models (held until `complete`) read it.
+        self._context = self._rule_context(
+            agent_root=self.agent_root,
+            nodes_known=self.nodes.known,
+            configmaps_known=self.agents.known,
+        )
+        if not late:
+            self._set_late(workloads, pvcs, pvs, native_pvc)
+
+    def _set_late(
+        self,
+        workloads: Iterable[Obj] | None,
+        pvcs: Iterable[Obj] | None,
+        pvs: Iterable[Obj] | None,
+        native_pvc: bool,
+    ) -> None:
+        self.services.add_workloads(workloads)
+        self._pvcs = (
+            None
+            if pvcs is None
+            else {
+                (dig(p, "metadata", "namespace") or "", dig(p, "metadata", "name") or ""): p
+                for p in pvcs
+            }
+        )
+        self._pvs = None if pvs is None else {dig(p, "metadata", "name") or "": p for p in pvs}
+        self._context = dataclasses.replace(self._context, native_pvc=native_pvc)
+
+    def _needs_late(self, model: Obj) -> bool:
+        uri = dig(model, "spec", "storage", "storageUri")
+        if isinstance(uri, str) and uri.startswith(_PVC_PREFIX):
+            return True  # its claim, volume and the OME generation
+        if not self.services.by_model:
+            return False
+        kind = _model_kind(model)
+        name = _str(dig(model, "metadata", "name")) or ""
+        namespace = (
+            _str(dig(model, "metadata", "namespace")) if kind is ModelKind.NAMESPACED else None
+        )
+        return (kind, namespace, name) in self.services.by_model  # its workloads
+
+    def add(self, model: Obj) -> None:
+        """Build one model's status now, or hold it until `complete` (see the class)."""
+        index = len(self._out)
+        self._out.append(None)
+        if self._late and self._needs_late(model):
+            self._held.append((index, model))
+        else:
+            self._out[index] = self._build(index, model)
+
+    def complete(
+        self,
+        *,
+        workloads: Iterable[Obj] | None = None,
+        pvcs: Iterable[Obj] | None = None,
+        pvs: Iterable[Obj] | None = None,
+        native_pvc: bool = False,
+    ) -> None:
+        """The late sources (with `late=True`): builds the models held for them."""
+        if not self._late:
+            raise ValueError("complete() is for a StatusBuilder made with late=True")
+        self._late = False
+        self._set_late(workloads, pvcs, pvs, native_pvc)
+        held, self._held = self._held, []
+        for index, model in held:
+            self._out[index] = self._build(index, model)
+
+    def _build(self, index: int, model: Obj) -> ModelStatus:
+        warnings: list[str] = []
+        status = _build_one(
+            model, self.nodes, self.agents, self.services, self._pvcs, self._pvs, self.now,
+            warnings, self._diagnose, self._context, self.keep_node_rows,
+        )  # fmt: skip
+        self._warnings.extend((index, w) for w in warnings)
+        return status
+
+    def report(self) -> StatusReport:
+        """Every status added, in input order, with the input warnings."""
+        if self._late:
+            raise ValueError("complete() first: models are held for the late sources")
+        warnings = [w for _, w in sorted(self._warnings, key=lambda iw: iw[0])]
+        bad_keys = self.agents.bad_keys
+        if bad_keys:
+            shown = ", ".join(sorted(bad_keys)[:5])
+            more = len(bad_keys) - 5
+            warnings.append(
+                f"{len(bad_keys)} key(s) in the model-agent ConfigMaps are not model "
+                f"keys and were ignored: {shown}" + (f" and {more} more" if more > 0 else "")
+            )
+        return StatusReport(tuple(m for m in self._out if m is not None), tuple(warnings))
+
+
 def build_statuses(
     models: Iterable[Obj],
     *,
@@ -852,6 +1003,7 @@ def build_statuses(
     native_pvc: bool = False,
     now: datetime,
     keep_node_rows: bool = True,
+    base_models: set[tuple[str, str]] | None = None,
 ) -> StatusReport:
     """One ModelStatus per model, in input order, with diagnoses; plus input warnings.
 
@@ -860,55 +1012,29 @@ def build_statuses(
     `native_pvc`: the cluster's OME has model conditions (the capability probe).
     Any source may be None: not readable. `keep_node_rows=False` drops the per-node rows once
     counted and diagnosed (the overview table needs none), so memory stays O(models).
+    `base_models`: (namespace, name) of every BaseModel listed (`base_model_keys`), which an
+    InferenceService naming its model by the legacy `baseModel` field means before a
+    ClusterBaseModel; given, `models` is read lazily, once (e.g. as its pages arrive).
     """
-    # The rules read ModelStatus; importing them here keeps the import graph one-way at load.
-    from kubectl_omepvc.core import diagnoses
-
-    now = _aware(now)
-    model_list = list(models)
-    node_index = _NodeIndex(nodes)
-    agent_index = _AgentIndex(configmaps)
-    base_models = {
-        (dig(m, "metadata", "namespace") or "", dig(m, "metadata", "name") or "")
-        for m in model_list
-        if _model_kind(m) is ModelKind.NAMESPACED
-    }
-    services = _ServiceIndex(inference_services, workloads, base_models)
-    pvc_index = (
-        None
-        if pvcs is None
-        else {
-            (dig(p, "metadata", "namespace") or "", dig(p, "metadata", "name") or ""): p
-            for p in pvcs
-        }
-    )
-    pv_index = None if pvs is None else {dig(p, "metadata", "name") or "": p for p in pvs}
-    context = diagnoses.RuleContext(
+    if base_models is None:
+        models = list(models)
+        base_models = base_model_keys(models)
+    builder = StatusBuilder(
+        configmaps=configmaps,
+        nodes=nodes,
+        inference_services=inference_services,
+        workloads=workloads,
+        pvcs=pvcs,
+        pvs=pvs,
+        agent_daemonset=agent_daemonset,
         native_pvc=native_pvc,
-        agent_root=agent_root(agent_daemonset),
-        nodes_known=node_index.known,
-        configmaps_known=agent_index.known,
+        base_models=base_models,
+        now=now,
+        keep_node_rows=keep_node_rows,
     )
-    warnings: list[str] = []
-    out = []
-    for model in model_list:
-        status = _build_one(
-            model, node_index, agent_index, services, pvc_index, pv_index, now, warnings
-        )
-        found = diagnoses.diagnose(status, context)
-        out.append(
-            dataclasses.replace(status, diagnoses=found)
-            if keep_node_rows
-            else dataclasses.replace(status, diagnoses=found, nodes=())
-        )
-    if agent_index.bad_keys:
-        shown = ", ".join(sorted(agent_index.bad_keys)[:5])
-        more = len(agent_index.bad_keys) - 5
-        warnings.append(
-            f"{len(agent_index.bad_keys)} key(s) in the model-agent ConfigMaps are not model "
-            f"keys and were ignored: {shown}" + (f" and {more} more" if more > 0 else "")
-        )
-    return StatusReport(tuple(out), tuple(warnings))
+    for model in models:
+        builder.add(model)
+    return builder.report()
 
 
 def _build_one(
@@ -920,6 +1046,9 @@ def _build_one(
     pvs: Mapping[str, Obj] | None,
     now: datetime,
     warnings: list[str],
+    diagnose: Callable[[ModelStatus, RuleContext], tuple[Diagnosis, ...]],
+    context: RuleContext,
+    keep_node_rows: bool,
 ) -> ModelStatus:
     kind = _model_kind(model)
     name = _str(dig(model, "metadata", "name")) or ""
@@ -954,7 +1083,7 @@ def _build_one(
         if scheme is StorageScheme.PVC and uri
         else None
     )
-    return ModelStatus(
+    fields: dict[str, Any] = dict(
         kind=kind,
         namespace=namespace,
         name=name,
@@ -983,6 +1112,12 @@ def _build_one(
         claim=claim,
         services=_services_for(kind, namespace, name, path, label_key, services, nodes),
     )
+    # The rules read the whole status, node rows included; the result then gets its diagnoses
+    # (and, for the overview, loses the rows: memory O(models)).
+    found = diagnose(ModelStatus(**fields), context)
+    if not keep_node_rows:
+        fields["nodes"] = ()
+    return ModelStatus(**fields, diagnoses=found)
 
 
 def _services_for(

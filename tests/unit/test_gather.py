@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -588,3 +591,115 @@ def test_watch_state_without_readable_configmaps_ignores_their_events() -> None:
     state = gather.WatchState.start(gather.Sources([f.cluster_base_model("a")]))
     state.apply(_change(r.CONFIG_MAPS, "ADDED", f.agent_configmap("n1", {})))
     assert state.configmaps is None
+
+
+# -- the overview as a stream ------------------------------------------------------------------
+
+
+def _wait_until(check: Any, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_page_stream_reads_a_bounded_number_of_pages_ahead() -> None:
+    api = served()
+    api.lists[CBMS] = [f.cluster_base_model(f"m{i:02d}") for i in range(20)]
+    pages = gather.PageStream(
+        api,  # type: ignore[arg-type]
+        r.CLUSTER_BASE_MODELS,
+        slim=gather.slim_model(ModelKind.CLUSTER),
+        page_size=2,
+        depth=1,
+    )
+    pages.first()
+    # one page in hand, one queued, one read and waiting for room: then it stops
+    assert _wait_until(lambda: len(api.requests) == 3)
+    time.sleep(0.05)
+    assert len(api.requests) == 3
+    names = [m["metadata"]["name"] for m in pages]
+    assert names == [f"m{i:02d}" for i in range(20)]
+    assert len(api.requests) == 10
+    assert pages.resource_version == "100"
+
+
+def test_page_stream_raises_a_later_pages_error_where_it_is_read() -> None:
+    api = served()
+    api.lists[CBMS] = [f.cluster_base_model(f"m{i}") for i in range(6)]
+    request = api.request
+
+    def failing(method: str, path: str, **kw: Any) -> Obj:
+        if (kw.get("query") or {}).get("continue") == "4":
+            raise errors.ServerError("the server is gone")
+        return request(method, path, **kw)
+
+    api.request = failing  # type: ignore[method-assign]
+    pages = gather.PageStream(api, r.CLUSTER_BASE_MODELS, page_size=2)  # type: ignore[arg-type]
+    seen = []
+    with pytest.raises(errors.ServerError, match="the server is gone"):
+        for model in pages:
+            seen.append(model["metadata"]["name"])
+    assert seen == ["m0", "m1", "m2", "m3"]
+
+
+def test_page_stream_close_stops_the_reading_thread() -> None:
+    api = served()
+    api.lists[CBMS] = [f.cluster_base_model(f"m{i}") for i in range(10)]
+    pages = gather.PageStream(api, r.CLUSTER_BASE_MODELS, page_size=1, depth=1)  # type: ignore[arg-type]
+    pages.first()
+    pages.close()
+
+    def stopped() -> bool:
+        return not any(t.name == "list-clusterbasemodels" for t in threading.enumerate())
+
+    assert _wait_until(stopped)
+    assert len(api.requests) < 10
+
+
+def test_stream_overview_reads_what_every_status_needs_before_the_models() -> None:
+    api = served()
+    api.lists[CBMS] = [f.cluster_base_model(f"m{i}") for i in range(5)]
+    api.lists[r.BASE_MODELS.path("default")] = [f.base_model("default", "b")]
+    api.lists[NODES] = [f.node("n1")]
+    api.lists[DSS] = [f.agent_daemonset()]
+    with gather.stream_overview(api, kind=None, namespace="default") as stream:  # type: ignore[arg-type]
+        assert {CMS, NODES, ISVCS, DSS} <= set(api.paths())
+        assert [n["metadata"]["name"] for n in stream.sources.nodes or []] == ["n1"]
+        assert stream.sources.agent_daemonset is not None
+        assert stream.base_models == {("default", "b")}
+        names = [(m["kind"], m["metadata"]["name"]) for m in stream.models()]
+        sources = stream.finish()
+    assert names == [*(("ClusterBaseModel", f"m{i}") for i in range(5)), ("BaseModel", "b")]
+    assert sources.models == [] and sources.workloads == [] and sources.warnings == []
+    assert sources.agent_daemonset is not None  # the models' paths are the agent's to fill
+    assert [w.source for w in sources.watches] == ["clusterbasemodels", "basemodels", "configmaps"]
+
+
+def test_forbidden_cluster_models_still_show_the_base_models() -> None:
+    api = served()
+    api.forbidden.add(CBMS)
+    api.lists[r.BASE_MODELS.path("default")] = [f.base_model("default", "b")]
+    sources = overview(api)
+    assert [m["metadata"]["name"] for m in sources.models] == ["b"]
+    assert sources.warnings == [
+        "cannot list clusterbasemodels.ome.io (forbidden): ClusterBaseModels omitted"
+    ]
+    assert [w.source for w in sources.watches] == ["basemodels", "configmaps"]
+
+
+def test_stream_overview_lets_the_reader_thread_in_often_and_restores_the_interval() -> None:
+    api = served()
+    api.lists[CBMS] = [f.cluster_base_model("m")]
+    before = sys.getswitchinterval()
+    with gather.stream_overview(api, kind=None, namespace="default") as stream:  # type: ignore[arg-type]
+        assert sys.getswitchinterval() == min(before, gather.READ_AHEAD_SWITCH_INTERVAL)
+        list(stream.models())
+        stream.finish()
+    assert sys.getswitchinterval() == before
+    api.missing.add(CBMS)
+    with pytest.raises(errors.NotFound):
+        gather.stream_overview(api, kind=None, namespace="default")  # type: ignore[arg-type]
+    assert sys.getswitchinterval() == before

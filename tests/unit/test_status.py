@@ -539,3 +539,111 @@ def test_changed_rows_ignore_age_and_mark_deletions() -> None:
 def test_row_key_orders_cluster_models_first() -> None:
     models = build([f.base_model("a", "m"), f.cluster_base_model("z")]).models
     assert sorted(status.row_key(m) for m in models) == [(0, "", "z"), (1, "a", "m")]
+
+
+# -- building one model at a time (the overview builds while pages arrive) ---------------------
+
+
+def mixed_world() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Models of every kind of dependency, the sources known up front, and the late ones."""
+    path = f"{f.MODELS_ROOT}/meta/{CBM}"
+    bad = naming.cluster_model_configmap_key("broken")
+    models = [
+        f.cluster_base_model("broken"),  # a malformed entry: a warning, in input order
+        f.cluster_base_model(CBM),  # used by an InferenceService: needs the workloads
+        f.cluster_base_model("claimed", uri="pvc://team-a:models/llama", path=None),
+        f.base_model("team-a", "shared"),  # the legacy reference below means this one
+        f.cluster_base_model("shared", state="Ready"),
+        f.cluster_base_model("outside", path="/opt/models/x"),  # reads the agent's root
+    ]
+    early = {
+        "nodes": [f.node("node-a"), f.node("node-b")],
+        "configmaps": [
+            f.agent_configmap("node-a", {bad: "{not json", "not-a-model-key": "x"}),
+            f.agent_configmap("node-b", {CBM_KEY: f.agent_entry(CBM, "Failed")}),
+        ],
+        "inference_services": [
+            f.inference_service("default", "llama", CBM),
+            f.inference_service("team-a", "legacy", "shared", legacy=True),
+        ],
+        "agent_daemonset": f.agent_daemonset(),
+    }
+    late = {
+        "workloads": [f.engine_deployment("llama", CBM, path)],
+        "pvcs": [f.pvc("team-a", "models", volume_name="pv-1")],
+        "pvs": [f.pv("pv-1")],
+        "native_pvc": True,
+    }
+    return models, early, late
+
+
+@pytest.mark.parametrize(
+    "unreadable", [(), ("nodes",), ("configmaps",), ("nodes", "configmaps", "inference_services")],
+    ids=["all-readable", "no-nodes", "no-configmaps", "only-models"],
+)  # fmt: skip
+def test_builder_with_late_sources_equals_building_with_all_up_front(
+    unreadable: tuple[str, ...],
+) -> None:
+    models, early, late = mixed_world()
+    early.update(dict.fromkeys(unreadable))
+    up_front = build(models, **early, **late)
+    builder = status.StatusBuilder(
+        **early, base_models=status.base_model_keys(models), now=f.NOW, late=True
+    )
+    for model in models:
+        builder.add(model)
+    with pytest.raises(ValueError, match="complete"):
+        builder.report()
+    builder.complete(**late)
+    streamed = builder.report()
+    assert streamed.as_dict() == up_front.as_dict()
+    codes = {m.name: [d.code for d in m.diagnoses] for m in streamed.models}
+    assert "path-outside-agent-root" in codes["outside"]
+    if unreadable:
+        return
+    # not vacuous: the late sources show, and the warnings keep input order
+    by_key = {(m.kind, m.name): m for m in streamed.models}
+    used = by_key[ModelKind.CLUSTER, CBM]
+    assert used.services and used.services[0].workloads
+    claimed = by_key[ModelKind.CLUSTER, "claimed"].claim
+    assert claimed and claimed.exists is True
+    assert [s.name for s in by_key[ModelKind.NAMESPACED, "shared"].services or ()] == ["legacy"]
+    assert by_key[ModelKind.CLUSTER, "shared"].services == ()
+    assert "configmap-orphaned" not in codes[CBM] and "nodes-failed" in codes[CBM]
+    assert "ome/node-a" in streamed.warnings[0]
+    assert "not-a-model-key" in streamed.warnings[-1]
+
+
+def test_builder_holds_only_the_models_that_read_late_sources() -> None:
+    models, early, _ = mixed_world()
+    builder = status.StatusBuilder(
+        **early, base_models=status.base_model_keys(models), now=f.NOW, late=True
+    )
+    for model in models:
+        builder.add(model)
+    held = [m["metadata"]["name"] for _, m in builder._held]
+    # used, pvc://, the BaseModel a legacy reference means; not the unused "shared" CBM
+    assert held == [CBM, "claimed", "shared"]
+
+
+def test_given_base_models_the_models_are_read_once_lazily() -> None:
+    models, early, late = mixed_world()
+    read: list[str] = []
+
+    def once() -> Any:
+        for model in models:
+            read.append(model["metadata"]["name"])
+            yield model
+
+    lazy = status.build_statuses(
+        once(), base_models=status.base_model_keys(models), now=f.NOW, **early, **late
+    )
+    assert len(read) == len(models)
+    assert lazy.as_dict() == build(models, **early, **late).as_dict()
+
+
+def test_without_base_models_a_legacy_reference_means_the_cluster_model() -> None:
+    models, early, _ = mixed_world()
+    report = status.build_statuses(models, base_models=set(), now=f.NOW, **early)
+    by_key = {(m.kind, m.name): m for m in report.models}
+    assert [s.name for s in by_key[ModelKind.CLUSTER, "shared"].services or ()] == ["legacy"]

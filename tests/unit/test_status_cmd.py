@@ -3,7 +3,9 @@ text, JSON and watch output rendered from reports the core builds out of OME-sha
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -85,6 +87,35 @@ class FakeClient:
     verbose = 0
 
 
+class FakeStream:
+    """`gather.OverviewStream` over Sources read already: the early part, then the models,
+    then the rest."""
+
+    def __init__(self, sources: gather.Sources) -> None:
+        self.all = sources
+        self.sources = gather.Sources(
+            [],
+            configmaps=sources.configmaps,
+            nodes=sources.nodes,
+            inference_services=sources.inference_services,
+            agent_daemonset=sources.agent_daemonset,
+        )
+        self.base_models = status.base_model_keys(sources.models)
+        self.closed = False
+
+    def models(self) -> Iterator[Obj]:
+        yield from self.all.models
+
+    def finish(self) -> gather.Sources:
+        return dataclasses.replace(self.all, models=[])
+
+    def __enter__(self) -> FakeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Replaces the reads: `calls` records them, `sources` is what they return."""
@@ -94,12 +125,17 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         state["calls"].append(("overview", kw))
         return state["sources"]  # type: ignore[no-any-return]
 
+    def stream(client: Any, **kw: Any) -> FakeStream:
+        state["calls"].append(("overview", kw))
+        return FakeStream(state["sources"])
+
     def one(client: Any, lookup: gather.ModelLookup) -> gather.Sources:
         state["calls"].append(("model", lookup))
         return state["sources"]  # type: ignore[no-any-return]
 
     monkeypatch.setattr(common, "connect", lambda opts: FakeClient())
     monkeypatch.setattr(gather, "gather_overview", overview)
+    monkeypatch.setattr(gather, "stream_overview", stream)
     monkeypatch.setattr(gather, "gather_model", one)
     monkeypatch.setattr(cmd, "_now", lambda: f.NOW)
     return state
