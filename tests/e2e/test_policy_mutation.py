@@ -161,14 +161,19 @@ def test_omes_reconcile_converges(admin: Client, namespace: str, with_policy: st
     admin.create(r.DEPLOYMENTS, desired, namespace)
     time.sleep(1)  # let the deployment controller write its status and annotation
     live = admin.get(r.DEPLOYMENTS, "llama-engine", namespace)
-    for _ in range(3):
+    for attempt in range(4):
         again = json.loads(json.dumps(desired))
         again["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
         again["metadata"]["annotations"] = live["metadata"]["annotations"]
         dry = admin.replace(r.DEPLOYMENTS, again, namespace, dry_run=True)
         assert dry["spec"] == live["spec"], "OME's diff would find nothing"
         after = admin.replace(r.DEPLOYMENTS, again, namespace)
-        assert after["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+        # The first Update may take over the controller's copied annotations in
+        # managedFields (a metadata-only write, timing-dependent); after that, none may write.
+        if attempt:
+            assert after["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+        assert after["metadata"]["generation"] == live["metadata"]["generation"]
+        live = after
     assert pod_spec(after)["volumes"][1] == PVC
 
 
