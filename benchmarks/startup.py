@@ -36,6 +36,8 @@ def main() -> int:
 
     baseline = median_seconds([args.kubectl, "version", "--client"], args.runs)
     cases = {
+        # The floor: the interpreter alone, with the same site-packages start-up.
+        "python3 -c pass": [sys.executable, "-c", "pass"],
         "kubectl ome-pvc --help": [args.plugin, "--help"],
         "kubectl ome-pvc version --client": [args.plugin, "version", "--client"],
         "kubectl ome-pvc status --help": [args.plugin, "status", "--help"],

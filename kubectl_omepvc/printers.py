@@ -13,8 +13,6 @@ import os
 from collections.abc import Sequence
 from typing import IO, Any
 
-import yaml
-
 
 @dataclasses.dataclass(frozen=True)
 class Palette:
@@ -94,6 +92,8 @@ def to_json(obj: Any) -> str:
 
 
 def to_yaml(obj: Any) -> str:
+    import yaml  # only when YAML is asked for: it costs ~10 ms of start-up
+
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip("\n")
 
 

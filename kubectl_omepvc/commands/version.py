@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import sys
 
 import click
 
@@ -12,7 +12,7 @@ from kubectl_omepvc.options import ConnectionOptions, Output, connection_options
 
 
 def _client_info() -> dict[str, str]:
-    return {"version": __version__, "python": platform.python_version()}
+    return {"version": __version__, "python": ".".join(map(str, sys.version_info[:3]))}
 
 
 def _yes_no(value: bool | None) -> str:
