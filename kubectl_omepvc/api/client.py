@@ -147,20 +147,39 @@ class Client:
         name: str | None = None,
     ) -> dict[str, Any]:
         """One request; the decoded JSON answer, or one of our errors."""
+        data = self._body(
+            method, path, query, body, content_type,
+            verb or _VERBS.get(method, method.lower()), resource or path, namespace, name,
+        )  # fmt: skip
+        if not data:
+            return {}
+        decoded: dict[str, Any] = json.loads(data)
+        return decoded
+
+    def _body(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        verb: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+    ) -> bytes:
+        """The answer's body, or the error the status code maps to."""
         response = self._send(method, path, query, body, content_type)
         if response.status >= 400:
             raise api_errors.from_http(
                 response.status,
                 response.data,
-                verb=verb or _VERBS.get(method, method.lower()),
-                resource=resource or path,
+                verb=verb,
+                resource=resource,
                 namespace=namespace,
                 name=name,
             )
-        if not response.data:
-            return {}
-        decoded: dict[str, Any] = json.loads(response.data)
-        return decoded
+        return bytes(response.data or b"")
 
     # -- verbs -----------------------------------------------------------------------------
 
@@ -192,6 +211,22 @@ class Client:
         page_size: int = PAGE_SIZE,
     ) -> Iterator[dict[str, Any]]:
         """Every item, fetched page by page so memory stays flat in the number of objects."""
+        for page in self.pages(
+            ref, namespace, label_selector=label_selector, field_selector=field_selector,
+            page_size=page_size,
+        ):  # fmt: skip
+            yield from page.get("items") or []
+
+    def pages(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """One LIST as its pages (each a List object), following continue tokens."""
         token: str | None = None
         while True:
             page = self.request(
@@ -207,8 +242,8 @@ class Client:
                 resource=ref.display,
                 namespace=namespace,
             )
-            yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
+            yield page
             if not token:
                 return
 
@@ -381,17 +416,8 @@ class Client:
         name: str | None = None,
     ) -> str:
         """GET of a plain-text answer, such as `.../pods/<name>/log`; errors as for `request`."""
-        response = self._send("GET", path, query, None, None)
-        if response.status >= 400:
-            raise api_errors.from_http(
-                response.status,
-                response.data,
-                verb="get",
-                resource=resource or path,
-                namespace=namespace,
-                name=name,
-            )
-        return bytes(response.data or b"").decode("utf-8", "replace")
+        data = self._body("GET", path, query, None, None, "get", resource or path, namespace, name)
+        return data.decode("utf-8", "replace")
 
     def get_raw(self, path: str) -> dict[str, Any]:
         """GET of a non-resource path (`/version`, discovery documents)."""

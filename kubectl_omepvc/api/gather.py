@@ -225,30 +225,16 @@ def list_pages(
     page_size: int = PAGE_SIZE,
 ) -> Iterator[tuple[list[Obj], str]]:
     """One LIST, page by page: (the page's items slimmed, the list's resourceVersion)."""
-    token: str | None = None
     version = ""
-    while True:
-        page = client.request(
-            "GET",
-            ref.path(namespace),
-            query={
-                "limit": page_size,
-                "continue": token,
-                "labelSelector": label_selector,
-                "fieldSelector": field_selector,
-            },
-            verb="list",
-            resource=ref.display,
-            namespace=namespace,
-        )
+    for page in client.pages(
+        ref, namespace, label_selector=label_selector, field_selector=field_selector,
+        page_size=page_size,
+    ):  # fmt: skip
         meta = page.get("metadata") or {}
         version = version or str(meta.get("resourceVersion") or "")
         items = [slim(item) for item in page.get("items") or ()]
-        del page
+        del page  # the raw page is dropped before the next arrives: memory stays flat
         yield items, version
-        token = meta.get("continue")
-        if not token:
-            return
 
 
 def list_objects(

@@ -15,6 +15,7 @@ import pytest
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
+from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import naming, rbac, status
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
@@ -95,6 +96,9 @@ class FakeApi:
         if more:
             meta["continue"] = str(start + limit)
         return {"items": [noisy(i) for i in page], "metadata": meta}
+
+    # The client's own pagination (continue tokens), run over the fake `request`.
+    pages = Client.pages
 
     def paths(self) -> list[str]:
         return [p for p, _ in self.requests]
