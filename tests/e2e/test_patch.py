@@ -172,7 +172,7 @@ def test_policy_survives_omes_reconcile(
         "--strategy",
         "policy",
         "--timeout",
-        "60s",
+        "180s",
     )
     assert result.exit_code == 0, result.output
     assert (
@@ -256,7 +256,7 @@ def test_pods_follow_the_volume_to_its_node(
         "--strategy",
         "policy",
         "--timeout",
-        "60s",
+        "180s",
     )
     assert result.exit_code == 0, result.output
     assert "deployment/llama-engine: rolled out: 2 of 2" in result.stderr

@@ -90,9 +90,12 @@ def test_policy_round_trip_is_byte_identical(
     ome.create_workload(isvc, ome.component_deployment(isvc, "decoder", replicas=2))
     original = {ref: templates(get(admin, namespace, ref)) for ref in isvc.workloads}
 
+    # Waiting for the patch's rollout keeps it from overlapping the undo's: two rollouts of
+    # the same Deployment at once made the undo's wait time out on a loaded CI machine.
     patched = plugin(
-        "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy", "--no-wait"
-    )
+        "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy",
+        "--timeout", "180s",
+    )  # fmt: skip
     assert patched.exit_code == 0, patched.output
     assert all(on_claim(get(admin, namespace, ref)) for ref in isvc.workloads)
 
@@ -102,7 +105,7 @@ def test_policy_round_trip_is_byte_identical(
     assert [i["kind"] for i in shown["items"]] == ["Deployment", "Deployment"]
     assert admin.get_or_none(MAP, policy.policy_name(namespace, "llama")) is not None
 
-    result = plugin("unpatch", "llama", "-n", namespace, "--timeout", "60s")
+    result = plugin("unpatch", "llama", "-n", namespace, "--timeout", "180s")
     assert result.exit_code == 0, result.output
     name = policy.policy_name(namespace, "llama")
     assert f"mutatingadmissionpolicy.admissionregistration.k8s.io/{name} deleted" in result.stdout
@@ -125,9 +128,12 @@ def test_policy_record_restores_after_ome_dropped_the_annotation(
     claim(admin, namespace, pvs)
     ome.create_workload(isvc, ome.component_deployment(isvc))
     original = templates(get(admin, namespace, "deployment/llama-engine"))
+    # Waiting for the patch's rollout keeps it from overlapping the undo's: two rollouts of
+    # the same Deployment at once made the undo's wait time out on a loaded CI machine.
     patched = plugin(
-        "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy", "--no-wait"
-    )
+        "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy",
+        "--timeout", "180s",
+    )  # fmt: skip
     assert patched.exit_code == 0, patched.output
 
     # OME's full Update (after some other change of the isvc) sends its own metadata: the
