@@ -61,7 +61,7 @@ PAGES_AHEAD = 2
 # chunk of the response; at CPython's default (5 ms) a busy builder keeps it waiting that long
 # each time, and a 600 KB page took 0.5 s instead of 30 ms. 0.5 ms keeps the reads at speed.
 READ_AHEAD_SWITCH_INTERVAL = 0.0005
-WORKLOAD_LABEL = "ome.io/inferenceservice"
+WORKLOAD_LABEL = naming.ISVC_LABEL
 METADATA_JOB_SELECTOR = "app.kubernetes.io/component=metadata-extraction"
 # What each unreadable source costs the output (one warning line each).
 CONSEQUENCES = {

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import errors
+from kubectl_omepvc.core import naming
 from kubectl_omepvc.core import resources as r
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-ISVC_LABEL = "ome.io/inferenceservice"
+ISVC_LABEL = naming.ISVC_LABEL
 DEPLOYMENT_MODE = "ome.io/deploymentMode"
 SERVERLESS = "Serverless"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"

@@ -43,12 +43,13 @@ from typing import Any, Literal
 
 from kubectl_omepvc import __version__
 from kubectl_omepvc.core import jsonpatch as jp
+from kubectl_omepvc.core import naming
 from kubectl_omepvc.core.jsonpatch import ANNOTATION, RECORD_FORMAT
 from kubectl_omepvc.errors import InputError
 
 POLICY_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 GROUP = "admissionregistration.k8s.io"
-ISVC_LABEL = "ome.io/inferenceservice"
+ISVC_LABEL = naming.ISVC_LABEL
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-ome-pvc"}
 LABEL_NAMESPACE = "ome-pvc.io/namespace"

@@ -90,7 +90,7 @@ if TYPE_CHECKING:
 API_VERSION = "ome-pvc.io/v1alpha1"
 LIST_KIND = "ModelStatusList"
 
-ISVC_LABEL = "ome.io/inferenceservice"
+ISVC_LABEL = naming.ISVC_LABEL
 STORAGE_COLUMN_WIDTH = 48
 # ConfigMap keys the agent writes beside model entries (e.g. Hugging Face artifact records).
 NON_MODEL_KEY_PREFIXES = ("artifact.",)
