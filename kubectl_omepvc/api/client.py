@@ -30,6 +30,9 @@ JSON = "application/json"
 APPLY_PATCH = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
+# A LIST answered with each item's metadata only (no spec or status): what a reader of labels
+# needs, at a fraction of the bytes for objects such as Nodes (their status lists images).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 class Client:
@@ -91,6 +94,7 @@ class Client:
         content_type: str | None,
         stream: bool = False,
         timeout: float | None = None,
+        accept: str = JSON,
     ) -> Any:
         import urllib3
 
@@ -109,7 +113,7 @@ class Client:
                 method,
                 url,
                 body=data,
-                headers=self._headers(content_type if data is not None else None),
+                headers=self._headers(content_type if data is not None else None, accept),
                 timeout=urllib3.Timeout(total=limit) if limit else None,
                 preload_content=not stream,
                 retries=False,
@@ -145,11 +149,12 @@ class Client:
         resource: str = "",
         namespace: str | None = None,
         name: str | None = None,
+        accept: str = JSON,
     ) -> dict[str, Any]:
         """One request; the decoded JSON answer, or one of our errors."""
         data = self._body(
             method, path, query, body, content_type,
-            verb or _VERBS.get(method, method.lower()), resource or path, namespace, name,
+            verb or _VERBS.get(method, method.lower()), resource or path, namespace, name, accept,
         )  # fmt: skip
         if not data:
             return {}
@@ -167,9 +172,10 @@ class Client:
         resource: str,
         namespace: str | None,
         name: str | None,
+        accept: str = JSON,
     ) -> bytes:
         """The answer's body, or the error the status code maps to."""
-        response = self._send(method, path, query, body, content_type)
+        response = self._send(method, path, query, body, content_type, accept=accept)
         if response.status >= 400:
             raise api_errors.from_http(
                 response.status,
@@ -225,8 +231,12 @@ class Client:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = PAGE_SIZE,
+        accept: str = JSON,
     ) -> Iterator[dict[str, Any]]:
-        """One LIST as its pages (each a List object), following continue tokens."""
+        """One LIST as its pages (each a List object), following continue tokens.
+
+        `accept=METADATA_LIST`: each item with its metadata only.
+        """
         token: str | None = None
         while True:
             page = self.request(
@@ -241,6 +251,7 @@ class Client:
                 verb="list",
                 resource=ref.display,
                 namespace=namespace,
+                accept=accept,
             )
             token = (page.get("metadata") or {}).get("continue")
             yield page

@@ -37,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kubectl_omepvc import errors
-from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.api.client import JSON, METADATA_LIST, Client
 from kubectl_omepvc.core import agent, capabilities, naming, storage_uri
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
@@ -223,12 +223,13 @@ def list_pages(
     field_selector: str | None = None,
     slim: Slim = slim_plain,
     page_size: int = PAGE_SIZE,
+    accept: str = JSON,
 ) -> Iterator[tuple[list[Obj], str]]:
     """One LIST, page by page: (the page's items slimmed, the list's resourceVersion)."""
     version = ""
     for page in client.pages(
         ref, namespace, label_selector=label_selector, field_selector=field_selector,
-        page_size=page_size,
+        page_size=page_size, accept=accept,
     ):  # fmt: skip
         meta = page.get("metadata") or {}
         version = version or str(meta.get("resourceVersion") or "")
@@ -246,6 +247,7 @@ def list_objects(
     field_selector: str | None = None,
     slim: Slim = slim_plain,
     page_size: int = PAGE_SIZE,
+    accept: str = JSON,
 ) -> Listed:
     """Every item of one LIST, page by page, each item slimmed as its page arrives.
 
@@ -260,6 +262,7 @@ def list_objects(
         field_selector=field_selector,
         slim=slim,
         page_size=page_size,
+        accept=accept,
     ):
         out.items.extend(items)
         out.resource_version = version
@@ -388,6 +391,7 @@ class _Reader:
         not_served_is_empty: bool = False,
         warn: bool = True,
         page_size: int = PAGE_SIZE,
+        accept: str = JSON,
     ) -> Future[Listed | None]:
         def run() -> Listed | None:
             try:
@@ -399,6 +403,7 @@ class _Reader:
                     field_selector=field_selector,
                     slim=slim,
                     page_size=page_size,
+                    accept=accept,
                 )
             except errors.Forbidden:
                 if warn:
@@ -557,7 +562,8 @@ def _start_common(
         slim=slim_configmap,
         page_size=PER_NODE_PAGE_SIZE,
     )
-    nodes = reader.list(r.NODES, slim=slim_node, page_size=PER_NODE_PAGE_SIZE)
+    # Node labels are all status reads of a node: its metadata alone, without the status.
+    nodes = reader.list(r.NODES, slim=slim_node, page_size=PER_NODE_PAGE_SIZE, accept=METADATA_LIST)
     daemonsets = reader.list(r.DAEMON_SETS, naming.AGENT_NAMESPACE) if want_agent else None
     return configmaps, nodes, daemonsets
 

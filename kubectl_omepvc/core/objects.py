@@ -9,12 +9,15 @@ from typing import Any
 from kubectl_omepvc import printers
 
 Obj = dict[str, Any]
+# For isinstance: decoded JSON objects are dicts, and a dict is recognised without the slower
+# ABC check that other mappings need (status runs these checks a million times at scale).
+MAPPING = (dict, Mapping)
 
 
 def dig(obj: Any, *path: str) -> Any:
     """obj[path[0]][path[1]]...; None as soon as a step is missing or not a mapping."""
     for step in path:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, MAPPING):
             return None
         obj = obj.get(step)
     return obj

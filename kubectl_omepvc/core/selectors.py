@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kubectl_omepvc.core.objects import dig
+from kubectl_omepvc.core.objects import MAPPING, dig
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 NODE_NAME_FIELD = "metadata.name"
@@ -107,7 +107,7 @@ def stand_in_node(name: str) -> Obj:
 def volume_terms(pv: Obj | None) -> list[Obj]:
     """A PersistentVolume's required node affinity (`spec.nodeAffinity.required`)."""
     terms = dig(pv, "spec", "nodeAffinity", "required", "nodeSelectorTerms")
-    return [t for t in terms if isinstance(t, Mapping)] if isinstance(terms, list) else []
+    return [t for t in terms if isinstance(t, MAPPING)] if isinstance(terms, list) else []
 
 
 def required_terms(node_affinity: Any) -> list[Obj]:
@@ -115,7 +115,7 @@ def required_terms(node_affinity: Any) -> list[Obj]:
     terms = dig(
         node_affinity, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"
     )
-    return [t for t in terms if isinstance(t, Mapping)] if isinstance(terms, list) else []
+    return [t for t in terms if isinstance(t, MAPPING)] if isinstance(terms, list) else []
 
 
 def _hostname_pins(term: Obj) -> list[Obj]:
@@ -157,14 +157,14 @@ def describe_terms(terms: Any, empty_term: str = "(no node)") -> str:
     no terms at all."""
     parts = []
     for term in terms if isinstance(terms, list | tuple) else ():
-        if not isinstance(term, Mapping):
+        if not isinstance(term, MAPPING):
             continue
         exprs = [*(term.get("matchExpressions") or []), *(term.get("matchFields") or [])]
         text = " and ".join(
             f"{e.get('key')} {e.get('operator')}"
             + (f" [{', '.join(map(str, e['values']))}]" if e.get("values") else "")
             for e in exprs
-            if isinstance(e, Mapping)
+            if isinstance(e, MAPPING)
         )
         parts.append(text or empty_term)
     return " or ".join(f"({p})" if len(parts) > 1 else p for p in parts) or "-"
@@ -202,7 +202,7 @@ def agent_node_matches(
     for term in terms:
         exprs = [*(term.get("matchExpressions") or []), *(term.get("matchFields") or [])]
         if all(
-            isinstance(e, Mapping) and agent_expression_matches(labels, node_name, e) for e in exprs
+            isinstance(e, MAPPING) and agent_expression_matches(labels, node_name, e) for e in exprs
         ):
             return True
     return False
