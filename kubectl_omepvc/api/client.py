@@ -52,7 +52,9 @@ class Client:
             self.context = None
         else:
             resolved = kubeconfig.resolve(opts, environ)
-            self._transport = transport.from_kubeconfig(resolved.config, environ)
+            self._transport = transport.from_kubeconfig(
+                resolved.config, environ, resolved.user_origin
+            )
             self.namespace = resolved.namespace
             self.context = resolved.context_name
         self.server = self._transport.server

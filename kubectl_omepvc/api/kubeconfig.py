@@ -10,12 +10,19 @@ kubectl's rules (client-go `clientcmd`):
   named cluster/user/context, the first file that sets it wins (`current-context` included).
 - else `~/.kube/config`.
 Relative file references are resolved against the directory of the file that holds them.
+
+An `oidc` auth-provider refreshes its tokens and, like kubectl, writes them back into the file
+that defines the user (`persist_auth_provider_config`); `ResolvedConfig.user_origin` says which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import stat
+import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,14 @@ _PATH_KEYS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class UserOrigin:
+    """Where the user in force is defined: its kubeconfig file and its name there."""
+
+    path: str
+    name: str
+
+
 @dataclasses.dataclass
 class ResolvedConfig:
     """The merged kubeconfig, the context in force and its namespace."""
@@ -43,6 +58,8 @@ class ResolvedConfig:
     context_name: str | None
     namespace: str
     sources: list[str]
+    # None when the user is not from a file (--token replaces it, or the context names none).
+    user_origin: UserOrigin | None = None
 
 
 def kubeconfig_paths(flag: str | None, environ: Mapping[str, str]) -> tuple[list[Path], bool]:
@@ -208,6 +225,29 @@ def apply_overrides(config: dict[str, Any], opts: ConnectionOptions) -> tuple[di
     return config, context_name
 
 
+def _user_name(config: dict[str, Any], context_name: str, opts: ConnectionOptions) -> str | None:
+    """The kubeconfig name of the user `apply_overrides` picked (before it renamed it)."""
+    if opts.token:
+        return None  # the command-line token replaced the user entirely
+    if opts.user:
+        return opts.user
+    entry = _named(config, "contexts", context_name) if context_name else None
+    user = ((entry or {}).get("context") or {}).get("user")
+    return user if isinstance(user, str) and user else None
+
+
+def user_origin(
+    documents: list[tuple[dict[str, Any], Path]], sources: list[str], name: str
+) -> UserOrigin | None:
+    """The first file (in merge order) that defines user `name`: the one whose entry won."""
+    for (doc, _), source in zip(documents, sources, strict=True):
+        users = doc.get("users")
+        for entry in users if isinstance(users, list) else []:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                return UserOrigin(os.path.abspath(source), name)
+    return None
+
+
 def resolve(opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -> ResolvedConfig:
     """The configuration the command will use, or a ConfigError saying why there is none."""
     environ = os.environ if environ is None else environ
@@ -217,7 +257,101 @@ def resolve(opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -
     config, context_name = apply_overrides(merged, opts)
     context = config["contexts"][0]["context"]
     namespace = opts.namespace or context.get("namespace") or "default"
-    return ResolvedConfig(config, context_name or None, namespace, sources)
+    user = _user_name(merged, context_name, opts)
+    origin = user_origin(documents, sources, user) if user else None
+    return ResolvedConfig(config, context_name or None, namespace, sources, origin)
+
+
+# How long to wait for another kubectl's lock on a kubeconfig before giving up.
+LOCK_WAIT = 2.0
+
+
+def persist_auth_provider_config(origin: UserOrigin, values: Mapping[str, str]) -> None:
+    """Sets `values` in the user's `auth-provider.config` in its file; nothing else changes.
+
+    The file is read again (it may have changed since we loaded it), locked the way client-go
+    locks it (`<file>.lock`, created exclusively) and replaced atomically with the same mode.
+    """
+    target = os.path.realpath(origin.path)  # a symlinked kubeconfig stays a symlink
+    try:
+        with _locked(target):
+            with open(target, encoding="utf-8") as handle:
+                doc = yaml.safe_load(handle) or {}
+            config = _auth_provider_config(doc, origin.name)
+            if config is None:
+                raise errors.ConfigError(
+                    f'user "{origin.name}" in {origin.path} no longer has an auth-provider',
+                    "the refreshed OIDC tokens were not saved; log in again",
+                )
+            config.update(values)
+            text = yaml.safe_dump(
+                doc, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1 << 20
+            )
+            _replace(target, text)
+    except (OSError, yaml.YAMLError) as exc:
+        detail = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise errors.ConfigError(
+            f"cannot save the refreshed OIDC tokens to {origin.path} ({detail})",
+            "fix the file's permissions, then log in again with your OIDC login tool",
+        ) from None
+
+
+def _auth_provider_config(doc: Any, name: str) -> dict[str, Any] | None:
+    users = doc.get("users") if isinstance(doc, dict) else None
+    for entry in users if isinstance(users, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            provider = (entry.get("user") or {}).get("auth-provider")
+            if not isinstance(provider, dict):
+                return None
+            if not isinstance(provider.get("config"), dict):
+                provider["config"] = {}
+            config: dict[str, Any] = provider["config"]
+            return config
+    return None
+
+
+class _locked:
+    """`<file>.lock`, as client-go takes it before it writes a kubeconfig."""
+
+    def __init__(self, path: str) -> None:
+        self.lock = path + ".lock"
+
+    def __enter__(self) -> None:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                os.close(os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                return
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise errors.ConfigError(
+                        f"cannot save the refreshed OIDC tokens: {self.lock} exists",
+                        "remove it if no kubectl is running, then log in again",
+                    ) from None
+                time.sleep(0.05)
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.lock)
+
+
+def _replace(target: str, text: str) -> None:
+    """Writes `text` to `target` atomically (temp file in the same directory), keeping its mode."""
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    fd, temp = tempfile.mkstemp(
+        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def in_cluster(environ: Mapping[str, str]) -> bool:

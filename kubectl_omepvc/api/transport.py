@@ -4,8 +4,9 @@ Why not the official client's loader: importing `kubernetes` costs about 200 ms 
 models, pydantic, requests and oauthlib), which alone would make every command several times
 slower than kubectl. What a kubeconfig context needs is small and well specified (client-go's
 `rest.Config`): a CA, a client certificate, a bearer token or token file, basic auth, an `exec`
-credential plugin, a proxy. We do those here. The legacy `auth-provider` plugins (gcp, azure,
-oidc) are rare and intricate, so only for them we still hand the context to the official client.
+credential plugin, a proxy, and the one legacy `auth-provider` kubectl still has, `oidc` (module
+`api.oidc`, imported only for users who have one). kubectl 1.26 removed the `gcp` and `azure`
+auth-providers in favour of exec plugins; a user who still names one gets kubectl's advice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import atexit
 import base64
 import binascii
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -24,12 +26,15 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import kubeconfig
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.api.oidc import IdTokenSource
 
 EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1",
@@ -246,15 +251,74 @@ def _environment_proxy(server: str, environ: Mapping[str, str]) -> str | None:
     return proxy
 
 
-def from_kubeconfig(config: Mapping[str, Any], environ: Mapping[str, str]) -> Transport:
-    """A transport for the single cluster/user/context left by `kubeconfig.resolve`."""
+# Auth-providers kubectl 1.26 removed, and the exec plugin it tells their users to switch to.
+REMOVED_AUTH_PROVIDERS = {
+    "gcp": (
+        "gke-gcloud-auth-plugin",
+        "`gcloud components install gke-gcloud-auth-plugin`, then"
+        " `gcloud container clusters get-credentials CLUSTER`",
+    ),
+    "azure": ("kubelogin", "install Azure's kubelogin, then `kubelogin convert-kubeconfig`"),
+}
+
+
+def _id_tokens(
+    provider: Any, environ: Mapping[str, str], origin: kubeconfig.UserOrigin | None
+) -> IdTokenSource:
+    """The `oidc` auth-provider's token source; any other provider is a ConfigError."""
+    name = str(provider.get("name") or "") if isinstance(provider, Mapping) else ""
+    if name in REMOVED_AUTH_PROVIDERS:
+        plugin, how = REMOVED_AUTH_PROVIDERS[name]
+        raise errors.ConfigError(
+            f'the "{name}" auth-provider was removed in kubectl 1.26;'
+            f" use the {plugin} exec credential plugin instead",
+            how,
+        )
+    if name != "oidc":
+        raise errors.ConfigError(
+            f'auth-provider "{name}" is not supported (kubectl supports only "oidc")',
+            "switch the kubeconfig user to an exec credential plugin",
+        )
+    from kubectl_omepvc.api import oidc
+
+    config = provider.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise errors.ConfigError("the kubeconfig's oidc auth-provider config is not a mapping")
+    issuer = {"server": str(config.get(oidc.ISSUER_URL) or "")}
+
+    def idp_pool() -> urllib3.PoolManager:
+        return _pool(issuer, oidc.idp_ssl_context(config), environ)
+
+    persist = None
+    if origin is not None:
+        persist = functools.partial(kubeconfig.persist_auth_provider_config, origin)
+    return oidc.IdTokenSource(config, pool_factory=idp_pool, persist=persist)
+
+
+def from_kubeconfig(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    user_origin: kubeconfig.UserOrigin | None = None,
+) -> Transport:
+    """A transport for the single cluster/user/context left by `kubeconfig.resolve`.
+
+    `user_origin` is where the user is defined; an `oidc` auth-provider saves refreshed tokens
+    there (without it they live only as long as this process).
+    """
     cluster: dict[str, Any] = dict(config["clusters"][0]["cluster"])
     user: dict[str, Any] = dict(config["users"][0]["user"])
     server = str(cluster.get("server") or "")
     if not server.startswith(("https://", "http://")):
         server = "https://" + server
+
+    id_tokens: IdTokenSource | None = None
     if user.get("auth-provider"):
-        return _official_client_transport(config, server)
+        if user.get("exec"):
+            raise errors.ConfigError(
+                "the kubeconfig user has both an auth-provider and an exec plugin",
+                "keep only one of them",
+            )
+        id_tokens = _id_tokens(user["auth-provider"], environ, user_origin)
 
     cert = key = None
     if user.get("client-certificate-data"):
@@ -282,6 +346,9 @@ def from_kubeconfig(config: Mapping[str, Any], environ: Mapping[str, str]) -> Tr
         basic = "Basic " + base64.b64encode(pair).decode()
 
     def authorization() -> str | None:
+        if id_tokens is not None:
+            # client-go's oidc wrapper sets the header before any token or basic auth.
+            return f"Bearer {id_tokens.token()}"
         if exec_credentials is not None:
             exec_credentials.fresh()
             if exec_credentials.token:
@@ -293,7 +360,8 @@ def from_kubeconfig(config: Mapping[str, Any], environ: Mapping[str, str]) -> Tr
         return basic
 
     def on_unauthorized() -> bool:
-        # client-go re-runs the plugin once when the server rejects a cached token.
+        # client-go re-runs an exec plugin once when the server rejects a cached token; its
+        # oidc provider has no such hook (the id-token is only renewed once it expires).
         if exec_credentials is None or not exec_credentials.token:
             return False
         exec_credentials.refresh()
@@ -324,25 +392,3 @@ def in_cluster(environ: Mapping[str, str]) -> Transport:
         )
 
     return Transport(cluster["server"], pool, authorization)
-
-
-def _official_client_transport(config: Mapping[str, Any], server: str) -> Transport:
-    """Legacy `auth-provider` users: let the official client work out the credentials."""
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-
-    configuration = k8s_client.Configuration()
-    try:
-        k8s_config.kube_config.KubeConfigLoader(config_dict=dict(config)).load_and_set(
-            configuration
-        )
-    except k8s_config.ConfigException as exc:
-        raise errors.ConfigError(f"cannot use the kubeconfig: {exc}") from None
-    configuration.retries = False
-    pool = k8s_client.ApiClient(configuration).rest_client.pool_manager
-
-    def authorization() -> str | None:
-        value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-        return str(value) if value else None
-
-    return Transport(configuration.host or server, pool, authorization)

@@ -171,3 +171,109 @@ def test_exec_command_without_slash_stays_a_path_lookup(tmp_path: Path) -> None:
     a = write(tmp_path / "a", doc)
     user = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(a)), {}).config["users"][0]["user"]
     assert user["exec"]["command"] == "aws"
+
+
+def oidc_entry(name: str, refresh: str) -> dict[str, Any]:
+    config = {"idp-issuer-url": "https://idp", "client-id": "k", "refresh-token": refresh}
+    return {"name": name, "user": {"auth-provider": {"name": "oidc", "config": config}}}
+
+
+@pytest.mark.parametrize(
+    ("users_a", "users_b", "opts", "origin"),
+    [
+        ([], ["u"], ConnectionOptions(), ("b", "u")),
+        (["u"], ["u"], ConnectionOptions(), ("a", "u")),
+        (["u"], ["other"], ConnectionOptions(user="other"), ("b", "other")),
+        (["u"], [], ConnectionOptions(token="t"), None),
+        ([], [], ConnectionOptions(), None),
+    ],
+    ids=["second-file", "first-definition-wins", "user-flag", "token-flag", "undefined-user"],
+)
+def test_user_origin_is_the_file_whose_entry_won(
+    tmp_path: Path,
+    users_a: list[str],
+    users_b: list[str],
+    opts: ConnectionOptions,
+    origin: tuple[str, str] | None,
+) -> None:
+    a_doc = config("c", {"c": ("cl", "u", None)})
+    a_doc["users"] = [{"name": n, "user": {"token": "a"}} for n in users_a]
+    b_doc = {"users": [{"name": n, "user": {"token": "b"}} for n in users_b]}
+    a, b = write(tmp_path / "a", a_doc), write(tmp_path / "b", b_doc)
+    env = {"KUBECONFIG": f"{a}:{b}"}
+    resolved = kubeconfig.resolve(opts, env)
+    expected = (
+        None if origin is None else kubeconfig.UserOrigin(str(tmp_path / origin[0]), origin[1])
+    )
+    assert resolved.user_origin == expected
+
+
+def test_explicit_kubeconfig_is_the_user_origin(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", config("c", {"c": ("cl", "u", None)}))
+    resolved = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(a)), {"KUBECONFIG": "/x"})
+    assert resolved.user_origin == kubeconfig.UserOrigin(str(a), "u")
+
+
+def test_persist_changes_only_that_users_tokens(tmp_path: Path) -> None:
+    doc: dict[str, Any] = {
+        "kind": "Config",
+        "users": [oidc_entry("twin", "r-twin"), oidc_entry("me", "r1")],
+        "clusters": [{"name": "cl", "cluster": {"server": "https://a"}}],
+        "apiVersion": "v1",
+    }
+    path = tmp_path / "cfg"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o604)
+    origin = kubeconfig.UserOrigin(str(path), "me")
+    kubeconfig.persist_auth_provider_config(origin, {"id-token": "i2", "refresh-token": "r2"})
+    saved = yaml.safe_load(path.read_text())
+    doc["users"][1]["user"]["auth-provider"]["config"].update(
+        {"id-token": "i2", "refresh-token": "r2"}
+    )
+    assert saved == doc
+    assert list(saved) == ["kind", "users", "clusters", "apiVersion"]  # order kept
+    assert path.stat().st_mode & 0o777 == 0o604
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg"]
+
+
+def test_persist_writes_through_a_symlink(tmp_path: Path) -> None:
+    real = write(tmp_path / "real", {"users": [oidc_entry("me", "r1")]})
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    kubeconfig.persist_auth_provider_config(
+        kubeconfig.UserOrigin(str(link), "me"), {"refresh-token": "r2"}
+    )
+    assert link.is_symlink()
+    saved = yaml.safe_load(real.read_text())
+    assert saved["users"][0]["user"]["auth-provider"]["config"]["refresh-token"] == "r2"
+
+
+def test_persist_refuses_a_user_without_auth_provider(tmp_path: Path) -> None:
+    path = write(tmp_path / "cfg", {"users": [{"name": "me", "user": {"token": "t"}}]})
+    before = path.read_bytes()
+    with pytest.raises(errors.ConfigError, match="no longer has an auth-provider"):
+        kubeconfig.persist_auth_provider_config(
+            kubeconfig.UserOrigin(str(path), "me"), {"id-token": "x"}
+        )
+    assert path.read_bytes() == before
+    assert not (tmp_path / "cfg.lock").exists()
+
+
+def test_persist_waits_for_kubectls_lock_then_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubeconfig, "LOCK_WAIT", 0.05)
+    path = write(tmp_path / "cfg", {"users": [oidc_entry("me", "r1")]})
+    (tmp_path / "cfg.lock").write_text("")
+    with pytest.raises(errors.ConfigError, match=r"cfg\.lock exists"):
+        kubeconfig.persist_auth_provider_config(
+            kubeconfig.UserOrigin(str(path), "me"), {"id-token": "x"}
+        )
+    assert "id-token" not in path.read_text()
+
+
+def test_persist_names_an_unreadable_file(tmp_path: Path) -> None:
+    origin = kubeconfig.UserOrigin(str(tmp_path / "gone"), "me")
+    with pytest.raises(errors.ConfigError, match="cannot save the refreshed OIDC tokens to"):
+        kubeconfig.persist_auth_provider_config(origin, {"id-token": "x"})
+    assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import stat
 import sys
 from pathlib import Path
@@ -177,3 +178,69 @@ def test_server_without_scheme_defaults_to_https() -> None:
     cfg = config({}, {})
     cfg["clusters"][0]["cluster"]["server"] = "10.0.0.1:6443"
     assert transport.from_kubeconfig(cfg, {}).server == "https://10.0.0.1:6443"
+
+
+def oidc_user(**config: str) -> dict[str, Any]:
+    return {"auth-provider": {"name": "oidc", "config": config}}
+
+
+@pytest.mark.parametrize(
+    ("provider", "message", "hint"),
+    [
+        (
+            {"name": "gcp", "config": {"access-token": "x"}},
+            'the "gcp" auth-provider was removed in kubectl 1.26; use the gke-gcloud-auth-plugin',
+            "gcloud components install gke-gcloud-auth-plugin",
+        ),
+        (
+            {"name": "azure", "config": {"tenant-id": "t"}},
+            'the "azure" auth-provider was removed in kubectl 1.26; use the kubelogin',
+            "kubelogin convert-kubeconfig",
+        ),
+        (
+            {"name": "openstack"},
+            'auth-provider "openstack" is not supported (kubectl supports only "oidc")',
+            "exec credential plugin",
+        ),
+    ],
+    ids=["gcp", "azure", "unknown"],
+)
+def test_removed_auth_providers_say_what_to_use(
+    provider: dict[str, Any], message: str, hint: str
+) -> None:
+    with pytest.raises(errors.ConfigError) as caught:
+        transport.from_kubeconfig(config({}, {"auth-provider": provider}), {})
+    assert caught.value.message.startswith(message)
+    assert hint in (caught.value.hint or "")
+
+
+def test_oidc_user_sends_its_id_token() -> None:
+    payload = base64.urlsafe_b64encode(json.dumps({"exp": 4102444800}).encode()).decode()
+    id_token = f"h.{payload.rstrip('=')}.s"
+    user = oidc_user(**{"idp-issuer-url": "https://idp.invalid", "client-id": "k"})
+    user["auth-provider"]["config"]["id-token"] = id_token
+    t = transport.from_kubeconfig(config({}, user), {})
+    assert t.authorization() == f"Bearer {id_token}"  # valid until 2100: no IdP request
+    assert t.on_unauthorized() is False
+
+
+def test_oidc_user_without_issuer_is_named() -> None:
+    with pytest.raises(errors.ConfigError, match="has no idp-issuer-url"):
+        transport.from_kubeconfig(config({}, oidc_user(**{"client-id": "k"})), {})
+
+
+def test_auth_provider_and_exec_together_is_an_error(tmp_path: Path) -> None:
+    user = {**oidc_user(**{"idp-issuer-url": "https://idp", "client-id": "k"})}
+    user.update(exec_user(tmp_path / "plugin"))
+    with pytest.raises(errors.ConfigError, match="both an auth-provider and an exec plugin"):
+        transport.from_kubeconfig(config({}, user), {})
+
+
+def test_package_never_imports_the_official_client() -> None:
+    package = Path(transport.__file__).resolve().parents[1]
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+kubernetes\b", path.read_text(), re.MULTILINE)
+    ]
+    assert offenders == []
