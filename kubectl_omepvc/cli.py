@@ -1,7 +1,7 @@
 """The `kubectl ome-pvc` command group: lazy subcommands, program name, exit codes.
 
-Subcommands are imported only when run (or listed by --help), and import the Kubernetes client
-only inside their callbacks, so `--help` stays as quick as kubectl's own.
+Subcommands are imported only when run (or listed by --help), and import the HTTP and
+kubeconfig layers only inside their callbacks, so `--help` stays as quick as kubectl's own.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The plugin's own errors: a line for the user, an exit code, nothing from the client library.
 
 Every failure the user can act on is a `PluginError`; click prints `Error: <message>` on stderr
-and exits with `exit_code`. The Kubernetes client's exceptions are turned into these in one place
-(`kubectl_omepvc.api.errors`), so no other module needs to know that library's types.
+and exits with `exit_code`. Transport and HTTP failures are turned into these in one place
+(`kubectl_omepvc.api.errors`), so no other module needs to know urllib3's or ssl's types.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """TLS and credentials for one kubeconfig context, straight onto urllib3.
 
-Why not the official client's loader: importing `kubernetes` costs about 200 ms (its generated
-models, pydantic, requests and oauthlib), which alone would make every command several times
-slower than kubectl. What a kubeconfig context needs is small and well specified (client-go's
-`rest.Config`): a CA, a client certificate, a bearer token or token file, basic auth, an `exec`
-credential plugin, a proxy, and the one legacy `auth-provider` kubectl still has, `oidc` (module
-`api.oidc`, imported only for users who have one). kubectl 1.26 removed the `gcp` and `azure`
-auth-providers in favour of exec plugins; a user who still names one gets kubectl's advice.
+Why not the official Python client: importing `kubernetes` costs about 200 ms (its generated
+models, requests and oauthlib), which alone would make every command several times slower than
+kubectl, and its 1,000 files would be most of the krew archive. What a kubeconfig context needs
+is small and well specified (client-go's `rest.Config`): a CA, a client certificate, a bearer
+token or token file, basic auth, an `exec` credential plugin, a proxy, and the one legacy
+`auth-provider` kubectl still has, `oidc` (module `api.oidc`, imported only for users who have
+one). kubectl 1.26 removed the `gcp` and `azure` auth-providers in favour of exec plugins; a
+user who still names one gets kubectl's advice.
 """
 
 from __future__ import annotations

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -349,39 +348,22 @@ class Certificate:
 
 
 @pytest.fixture(scope="module")
-def certificate() -> Certificate:
-    """A self-signed certificate for 127.0.0.1 (an EC key: quick to make)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-idp")])
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return Certificate(
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for 127.0.0.1, made with the openssl CLI that the local control
+    plane needs anyway (an EC key: quick to make)."""
+    folder = tmp_path_factory.mktemp("idp-cert")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=test-idp",
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return Certificate((folder / "cert.pem").read_bytes(), (folder / "key.pem").read_bytes())
 
 
 @pytest.fixture(scope="module")
