@@ -46,9 +46,9 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 def schedulable_nodes(admin: Client) -> None:
     """Lifts the stale not-ready taint from Ready nodes, as the node lifecycle controller would.
 
-    The API server taints every new node `node.kubernetes.io/not-ready`; the local control plane
-    runs kube-controller-manager without its node lifecycle controller, so nothing lifts it and
-    no pod could be scheduled. Nodes that are not Ready keep it.
+    The API server taints every new node `node.kubernetes.io/not-ready`; the node lifecycle
+    controller lifts it only on its next pass over a node kwok reports Ready, and the verify
+    pod would wait for that. Nodes that are not Ready keep it.
     """
     for node in admin.list(r.NODES):
         conditions = node.get("status", {}).get("conditions") or []
