@@ -508,7 +508,7 @@ def command(
         report = _build(sources, view, now)
     else:
         with gather.stream_overview(
-            client, kind=kind, namespace=namespace, label_selector=selector
+            client, kind=kind, namespace=namespace, label_selector=selector, slim_models=False
         ) as stream:
             now = _now()
             report, sources = _build_streamed(stream, view, now)

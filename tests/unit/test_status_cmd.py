@@ -149,8 +149,12 @@ def test_overview_table_warnings_and_notes(served: dict[str, Any]) -> None:
     )
     result = invoke("-l", "team=a")
     assert result.exit_code == 0, result.output
+    # Streamed and not kept: the models need not be slimmed.
     assert served["calls"] == [
-        ("overview", {"kind": None, "namespace": "team-a", "label_selector": "team=a"})
+        (
+            "overview",
+            {"kind": None, "namespace": "team-a", "label_selector": "team=a", "slim_models": False},
+        )
     ]
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["NAME", "NAMESPACE", "STORAGE", "STATE"]
