@@ -28,6 +28,7 @@ above, as RBAC rules (`kubectl ome-pvc rbac` prints them as roles).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import queue
 import sys
 import threading
@@ -728,6 +729,31 @@ def _gather_rest(
     return sources
 
 
+class _BulkReadTuning:
+    """Interpreter settings for the overview's reads and build, until `restore()`:
+
+    - a shorter GIL switch interval (READ_AHEAD_SWITCH_INTERVAL: the page readers keep pace);
+    - no cyclic garbage collection. At 2,000 models the reads and the build allocate about a
+      million dicts and lists that all live until the report is printed; the collector, run
+      every 700 allocations, walked them again and again (70 ms of a 560 ms run). Reference
+      counting still frees everything dropped. `restore()` freezes what is left (the report,
+      the kept models) out of the collector's reach before turning it on again: else its first
+      run would walk all of it once more.
+    """
+
+    def __init__(self) -> None:
+        self._interval = sys.getswitchinterval()
+        self._collecting = gc.isenabled()
+        sys.setswitchinterval(min(self._interval, READ_AHEAD_SWITCH_INTERVAL))
+        gc.disable()
+
+    def restore(self) -> None:
+        sys.setswitchinterval(self._interval)
+        if self._collecting and not gc.isenabled():
+            gc.freeze()
+            gc.enable()
+
+
 class OverviewStream:
     """The overview's reads while the ClusterBaseModels still arrive (see `stream_overview`).
 
@@ -747,12 +773,12 @@ class OverviewStream:
         reader: _Reader,
         early: _Early,
         streams: list[tuple[WatchSpec, PageStream | Listed]],
-        switch_interval: float,
+        tuning: _BulkReadTuning,
     ) -> None:
         self._reader = reader
         self._early = early
         self._streams = streams
-        self._switch_interval = switch_interval
+        self._tuning = tuning
         self._facts = _ModelFacts()
         self.sources = _early_sources(early)
         self.base_models = {
@@ -794,7 +820,7 @@ class OverviewStream:
             if isinstance(source, PageStream):
                 source.close()
         self._reader.pool.shutdown(wait=False, cancel_futures=True)
-        sys.setswitchinterval(self._switch_interval)
+        self._tuning.restore()
 
     def __enter__(self) -> OverviewStream:
         return self
@@ -838,8 +864,7 @@ def stream_overview(
     pool = ThreadPoolExecutor(MAX_PARALLEL)
     reader = _Reader(client, pool)
     cluster: PageStream | None = None
-    switch_interval = sys.getswitchinterval()  # restored by close()
-    sys.setswitchinterval(min(switch_interval, READ_AHEAD_SWITCH_INTERVAL))
+    tuning = _BulkReadTuning()  # restored by close()
     try:
         if kind != KIND_NAMESPACED:  # first: its pages are the longest chain of requests
             cluster = PageStream(
@@ -900,12 +925,12 @@ def stream_overview(
                 f"ask an admin for get/list/watch on {r.CLUSTER_BASE_MODELS.display} and "
                 f"{r.BASE_MODELS.display}",
             )
-        return OverviewStream(reader, wait_early(), streams, switch_interval)
+        return OverviewStream(reader, wait_early(), streams, tuning)
     except BaseException:
         if cluster is not None:
             cluster.close()
         pool.shutdown(wait=False, cancel_futures=True)
-        sys.setswitchinterval(switch_interval)
+        tuning.restore()
         raise
 
 

@@ -4,6 +4,7 @@ what slimming keeps, and how a watch resumes (server closed the stream, 410 Gone
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import sys
 import threading
@@ -694,16 +695,23 @@ def test_forbidden_cluster_models_still_show_the_base_models() -> None:
     assert [w.source for w in sources.watches] == ["basemodels", "configmaps"]
 
 
-def test_stream_overview_lets_the_reader_thread_in_often_and_restores_the_interval() -> None:
+def test_stream_overview_tunes_the_interpreter_and_restores_it() -> None:
+    """A short GIL switch interval and no cyclic GC while it reads; both back after, also
+    when the read fails."""
     api = served()
     api.lists[CBMS] = [f.cluster_base_model("m")]
     before = sys.getswitchinterval()
+    assert gc.isenabled()
     with gather.stream_overview(api, kind=None, namespace="default") as stream:  # type: ignore[arg-type]
         assert sys.getswitchinterval() == min(before, gather.READ_AHEAD_SWITCH_INTERVAL)
+        assert not gc.isenabled()
         list(stream.models())
         stream.finish()
     assert sys.getswitchinterval() == before
+    assert gc.isenabled()
     api.missing.add(CBMS)
     with pytest.raises(errors.NotFound):
         gather.stream_overview(api, kind=None, namespace="default")  # type: ignore[arg-type]
     assert sys.getswitchinterval() == before
+    assert gc.isenabled()
+    gc.unfreeze()  # what the stream froze belongs to this test process, not to later tests
