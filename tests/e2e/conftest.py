@@ -20,8 +20,10 @@ from click.testing import CliRunner, Result
 
 from kubectl_omepvc import cli
 from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.options import ConnectionOptions
+from tests.e2e import ome_controller as ome
 
 REPO = Path(__file__).resolve().parents[2]
 # The MutatingAdmissionPolicy API the local server serves (hack/local-cluster's KUBE_VERSION).
@@ -147,3 +149,36 @@ class Plugin:
 @pytest.fixture
 def plugin(cluster: Cluster) -> Plugin:
     return Plugin(cluster)
+
+
+# -- one served InferenceService (test_patch, test_unpatch) ------------------------------------
+
+KWOK_NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
+SERVED_MODEL = "llama-3-2-1b-instruct"
+
+
+@pytest.fixture
+def pv_names(admin: Client) -> Iterator[list[str]]:
+    """Names of PVs a test creates; deleted afterwards (they outlive the namespace)."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        admin.delete(r.PVS, name)
+
+
+@pytest.fixture
+def isvc(admin: Client, namespace: str) -> Iterator[ome.Isvc]:
+    """InferenceService `llama` serving SERVED_MODEL; its policy, if one was made, goes after."""
+    yield ome.create_isvc(admin, namespace, "llama", SERVED_MODEL)
+    # policies are cluster-scoped: they outlive the namespace
+    name = policy.policy_name(namespace, "llama")
+    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
+    admin.delete(r.mutating_policies(POLICY_VERSION), name)
+
+
+@pytest.fixture
+def labelled(admin: Client, isvc: ome.Isvc) -> Iterator[ome.Isvc]:
+    """The model's node label on every kwok node, as the model-agent writes it when Ready."""
+    ome.label_nodes(admin, isvc.label_key, "Ready", KWOK_NODES)
+    yield isvc
+    ome.label_nodes(admin, isvc.label_key, None, KWOK_NODES)

@@ -22,46 +22,20 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.errors import Conflict
 from tests import factories
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import POLICY_VERSION, Plugin
+from tests.e2e.conftest import KWOK_NODES, POLICY_VERSION, SERVED_MODEL, Plugin
 
 Obj = dict[str, Any]
-NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
+NODES = KWOK_NODES
 CLAIM = "models"
-MODEL = "llama-3-2-1b-instruct"
+MODEL = SERVED_MODEL
 SUB_PATH = f"{{namespace}}/{MODEL}"  # factories put BaseModels at /raid/models/<ns>/<name>
 UNRELATED_HOSTPATH = {"name": "cache", "hostPath": {"path": "/var/cache/llm", "type": "Directory"}}
 MAP = r.mutating_policies(POLICY_VERSION)
 
 
-@pytest.fixture
-def pvs(admin: Client) -> Iterator[list[str]]:
-    """Names of PVs a test creates; deleted afterwards (they outlive the namespace)."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        admin.delete(r.PVS, name)
-
-
-@pytest.fixture
-def isvc(admin: Client, namespace: str) -> Iterator[ome.Isvc]:
-    yield ome.create_isvc(admin, namespace, "llama", MODEL)
-    # policies are cluster-scoped: they outlive the namespace
-    name = policy.policy_name(namespace, "llama")
-    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
-    admin.delete(MAP, name)
-
-
-@pytest.fixture
-def labelled(admin: Client, isvc: ome.Isvc) -> Iterator[ome.Isvc]:
-    """The model's node label on every kwok node, as the model-agent writes it when Ready."""
-    ome.label_nodes(admin, isvc.label_key, "Ready", NODES)
-    yield isvc
-    ome.label_nodes(admin, isvc.label_key, None, NODES)
-
-
-def claim(admin: Client, namespace: str, pvs: list[str], **kw: Any) -> Obj:
+def claim(admin: Client, namespace: str, pv_names: list[str], **kw: Any) -> Obj:
     pv, pvc = ome.create_local_claim(admin, namespace, kw.pop("name", CLAIM), **kw)
-    pvs.append(pv["metadata"]["name"])
+    pv_names.append(pv["metadata"]["name"])
     return pvc
 
 
@@ -95,10 +69,10 @@ def policy_exists(admin: Client, namespace: str, isvc: str = "llama") -> bool:
 
 
 def test_deployment_strategy_switches_every_workload(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
     """Engine, decoder, router and LWS, the model volume at indexes 0-2, another hostPath kept."""
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     created = {
         "engine": ome.create_workload(isvc, ome.component_deployment(isvc, "engine")),
         "decoder": ome.create_workload(
@@ -156,10 +130,10 @@ def test_deployment_strategy_switches_every_workload(
 
 
 def test_policy_survives_omes_reconcile(
-    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pv_names: list[str]
 ) -> None:
     isvc = labelled
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc))
 
     result = plugin(
@@ -206,9 +180,9 @@ def test_policy_survives_omes_reconcile(
 
 
 def test_deployment_strategy_is_reverted_and_says_so(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc))
     wrote: list[bool] = []
 
@@ -240,10 +214,10 @@ def test_deployment_strategy_is_reverted_and_says_so(
 
 
 def test_pods_follow_the_volume_to_its_node(
-    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pv_names: list[str]
 ) -> None:
     isvc = labelled
-    claim(admin, namespace, pvs, nodes=["gpu-node-2"])
+    claim(admin, namespace, pv_names, nodes=["gpu-node-2"])
     ome.create_workload(isvc, ome.component_deployment(isvc, replicas=2))
 
     result = plugin(
@@ -276,9 +250,9 @@ def test_pods_follow_the_volume_to_its_node(
 
 
 def test_volume_on_no_usable_node_is_refused(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs, nodes=["no-such-node"])
+    claim(admin, namespace, pv_names, nodes=["no-such-node"])
     created = ome.create_workload(isvc, ome.component_deployment(isvc))
 
     result = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy")
@@ -290,9 +264,9 @@ def test_volume_on_no_usable_node_is_refused(
 
 
 def test_unschedulable_pods_are_explained(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs, nodes=["gpu-node-2"])
+    claim(admin, namespace, pv_names, nodes=["gpu-node-2"])
     engine = ome.component_deployment(isvc)
     # more GPUs than any kwok node has (8): the scheduler can never place it
     engine["spec"]["template"]["spec"]["containers"][0]["resources"] = {
@@ -358,10 +332,10 @@ def restricted_rights(admin: Client, namespace: str) -> Iterator[None]:
 
 
 def test_no_right_on_policies_changes_nothing(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str],
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str],
     restricted_rights: None,
 ) -> None:  # fmt: skip
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     created = ome.create_workload(isvc, ome.component_deployment(isvc))
 
     result = plugin(
@@ -395,11 +369,11 @@ def test_concurrent_change_is_retried_once(
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    pvs: list[str],
+    pv_names: list[str],
     monkeypatch: pytest.MonkeyPatch,
     interruptions: int,
 ) -> None:
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc))
     real_patch = Client.patch
     writes = {"n": 0}
@@ -434,22 +408,22 @@ def test_concurrent_change_is_retried_once(
 # --- bad inputs change nothing -------------------------------------------------------------------
 
 
-def _missing_isvc(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
-    claim(admin, ns, pvs)
+def _missing_isvc(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
+    claim(admin, ns, pv_names)
     return "nope", ["patch", "nope", "--claim", CLAIM]
 
 
-def _no_host_path(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
-    claim(admin, ns, pvs)
+def _no_host_path(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
+    claim(admin, ns, pv_names)
     ome.create_isvc(admin, ns, "vendor", "vendor-model", path=None, uri="vendor://openai/gpt")
     return "vendor", ["patch", "vendor", "--claim", CLAIM]
 
 
-def _claim_missing(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
+def _claim_missing(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
     return "llama", ["patch", "llama", "--claim", "nope"]
 
 
-def _claim_unbound(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
+def _claim_unbound(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
     admin.create(
         r.PVCS,
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "pending"},
@@ -460,23 +434,23 @@ def _claim_unbound(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[st
     return "llama", ["patch", "llama", "--claim", "pending"]
 
 
-def _claim_elsewhere(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
+def _claim_elsewhere(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
     other = f"{ns}-other"
     admin.create(
         r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}}
     )
-    pvs.append(f"ns:{other}")
-    claim(admin, other, pvs, name="elsewhere")
+    pv_names.append(f"ns:{other}")
+    claim(admin, other, pv_names, name="elsewhere")
     return "llama", ["patch", "llama", "--claim", "elsewhere"]
 
 
-def _outside_root(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
-    claim(admin, ns, pvs, root="/data/other")
+def _outside_root(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
+    claim(admin, ns, pv_names, root="/data/other")
     return "llama", ["patch", "llama", "--claim", CLAIM]
 
 
-def _rwo_many_nodes(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[str]]:
-    claim(admin, ns, pvs, access_mode=manifests.AccessMode.READ_WRITE_ONCE)
+def _rwo_many_nodes(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, list[str]]:
+    claim(admin, ns, pv_names, access_mode=manifests.AccessMode.READ_WRITE_ONCE)
     return "llama", ["patch", "llama", "--claim", CLAIM]
 
 
@@ -495,13 +469,13 @@ def _rwo_many_nodes(admin: Client, ns: str, pvs: list[str]) -> tuple[str, list[s
          "claim-wrong-namespace", "model-outside-pv-root", "rwo-several-nodes"],
 )  # fmt: skip
 def test_bad_input_changes_nothing(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str],
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str],
     setup: Any, message: str,
 ) -> None:  # fmt: skip
     created = ome.create_workload(isvc, ome.component_deployment(isvc, replicas=2))
     isvc_before = isvc.get()
     try:
-        name, args = setup(admin, namespace, pvs)
+        name, args = setup(admin, namespace, pv_names)
         result = plugin(*args, "-n", namespace)
         assert result.exit_code == 1, result.output
         assert message in result.stderr
@@ -513,15 +487,15 @@ def test_bad_input_changes_nothing(
             isvc.get()["metadata"]["resourceVersion"] == isvc_before["metadata"]["resourceVersion"]
         )
     finally:
-        for extra in [p for p in pvs if p.startswith("ns:")]:
-            pvs.remove(extra)
+        for extra in [p for p in pv_names if p.startswith("ns:")]:
+            pv_names.remove(extra)
             admin.delete(r.NAMESPACES, extra[3:])
 
 
 def test_dry_run_prints_the_objects_and_writes_nothing(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     created = ome.create_workload(isvc, ome.component_deployment(isvc))
     for mode in ("client", "server"):
         result = plugin(

@@ -22,42 +22,18 @@ from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import POLICY_VERSION, REPO, Cluster, Plugin
+from tests.e2e.conftest import KWOK_NODES, POLICY_VERSION, REPO, SERVED_MODEL, Cluster, Plugin
 
 Obj = dict[str, Any]
-NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
+NODES = KWOK_NODES
 CLAIM = "models"
-MODEL = "llama-3-2-1b-instruct"
+MODEL = SERVED_MODEL
 MAP = r.mutating_policies(POLICY_VERSION)
 
 
-@pytest.fixture
-def pvs(admin: Client) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        admin.delete(r.PVS, name)
-
-
-@pytest.fixture
-def isvc(admin: Client, namespace: str) -> Iterator[ome.Isvc]:
-    yield ome.create_isvc(admin, namespace, "llama", MODEL)
-    # policies are cluster-scoped: they outlive the namespace
-    name = policy.policy_name(namespace, "llama")
-    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
-    admin.delete(MAP, name)
-
-
-@pytest.fixture
-def labelled(admin: Client, isvc: ome.Isvc) -> Iterator[ome.Isvc]:
-    ome.label_nodes(admin, isvc.label_key, "Ready", NODES)
-    yield isvc
-    ome.label_nodes(admin, isvc.label_key, None, NODES)
-
-
-def claim(admin: Client, namespace: str, pvs: list[str]) -> None:
+def claim(admin: Client, namespace: str, pv_names: list[str]) -> None:
     pv, _ = ome.create_local_claim(admin, namespace, CLAIM)
-    pvs.append(pv["metadata"]["name"])
+    pv_names.append(pv["metadata"]["name"])
 
 
 def templates(obj: Obj) -> dict[str, str]:
@@ -82,10 +58,10 @@ def on_claim(obj: Obj) -> bool:
 
 
 def test_policy_round_trip_is_byte_identical(
-    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, labelled: ome.Isvc, pv_names: list[str]
 ) -> None:
     isvc = labelled
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc, "engine"))
     ome.create_workload(isvc, ome.component_deployment(isvc, "decoder", replicas=2))
     original = {ref: templates(get(admin, namespace, ref)) for ref in isvc.workloads}
@@ -123,9 +99,9 @@ def test_policy_round_trip_is_byte_identical(
 
 
 def test_policy_record_restores_after_ome_dropped_the_annotation(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc))
     original = templates(get(admin, namespace, "deployment/llama-engine"))
     # Waiting for the patch's rollout keeps it from overlapping the undo's: two rollouts of
@@ -151,9 +127,9 @@ def test_policy_record_restores_after_ome_dropped_the_annotation(
 
 
 def test_deployment_round_trip_with_leader_worker_set(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pvs: list[str]
+    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
 ) -> None:
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     ome.create_workload(isvc, ome.component_deployment(isvc, "router", extra_volumes=[]))
     ome.create_workload(isvc, ome.leader_worker_set(isvc))
     original = {ref: templates(get(admin, namespace, ref)) for ref in isvc.workloads}
@@ -224,13 +200,13 @@ def test_native_switches_the_model_and_back(
     plugin: Plugin,
     admin: Client,
     namespace: str,
-    pvs: list[str],
+    pv_names: list[str],
     cluster_model: str,
     native_ome: None,
 ) -> None:
     isvc = ome.create_isvc(admin, namespace, "llama", cluster_model, kind=ModelKind.CLUSTER)
     ome.create_workload(isvc, ome.component_deployment(isvc))
-    claim(admin, namespace, pvs)
+    claim(admin, namespace, pv_names)
     spec_before = json.dumps(isvc.get()["spec"])
 
     # default strategy; no OME controller here re-renders the workloads, so --wait gives up
