@@ -10,6 +10,7 @@ import dataclasses
 import glob
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -333,8 +334,15 @@ def test_completer_without_the_zipapp_stays_quiet(dist: Dist, tmp_path: Path) ->
     ids=["plugin.yaml", "krew-release-template"],
 )
 def test_committed_manifest_is_current(dist: Dist, committed: str, built: str) -> None:
+    """Template and version only: the archive's sha256 changes with every edit of the package,
+    and `hack/build-dist --check` (run by hack/test) guards it, so a behavioural test that
+    catches a mistake is not drowned out by this one."""
     path = REPO / committed
     assert path.exists(), f"{committed} is missing: run hack/build-dist"
-    assert path.read_text() == (dist.out_dir / built).read_text(), (
-        f"{committed} is stale (template, version or archive changed): run hack/build-dist"
+    assert without_sha256(path.read_text()) == without_sha256((dist.out_dir / built).read_text()), (
+        f"{committed} is stale (template or version changed): run hack/build-dist"
     )
+
+
+def without_sha256(manifest: str) -> str:
+    return re.sub(r"(?m)^(\s*sha256: )[0-9a-f]{64}$", r"\1<sha256>", manifest)
