@@ -289,6 +289,23 @@ def test_label_and_configmap_disagree(
         assert found[0].next == f"kubectl get node n1 -L {LABEL}"
 
 
+@pytest.mark.parametrize(
+    "entry",
+    ["{not json", '"a string"', '{"name": "x", "status": "Bogus"}'],
+    ids=["not-json", "not-an-object", "unknown-status"],
+)
+def test_malformed_entry_is_unknown_not_a_mismatch(entry: str) -> None:
+    """A ConfigMap entry the plugin cannot read says nothing about what OME counts: a warning
+    (status's, not a diagnosis), never `label-configmap-mismatch`."""
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1", {LABEL: "Ready"})],
+        configmaps=[f.agent_configmap("n1", {KEY: entry})],
+    )
+    assert diagnoses.label_configmap_mismatch(m, RELEASED) == []
+    assert codes(m) == []
+
+
 def test_no_node_matches_the_selection() -> None:
     model = f.cluster_base_model(CBM, node_selector={"gpu": "h100", "pool": "a"})
     m = one(model, nodes=[f.node("n1", {"gpu": "a10"})])

@@ -352,6 +352,22 @@ def test_restore_one_lws_template_at_a_time() -> None:
     assert json.dumps(both) == json.dumps(original)
 
 
+def test_patch_in_two_steps_keeps_the_first_steps_record() -> None:
+    """The leader first, then the rest: the second record keeps the leader's, so unpatch
+    restores both templates exactly."""
+    original = ome.leader_worker_set()
+    first = jp.workload_patch(
+        original, [jp.LWS_LEADER_TEMPLATE], ome.MODEL, ome.CLAIM, ome.SUB_PATH, ome.LABEL_KEY
+    )
+    leader_only = jp.apply_patch(original, first)
+    both = jp.apply_patch(leader_only, patch_all(leader_only))
+    record = jp.read_record(both)
+    assert record is not None
+    assert list(record["templates"]) == [jp.LWS_LEADER_TEMPLATE, jp.LWS_WORKER_TEMPLATE]
+    restored = jp.apply_patch(both, jp.restore_patch(both))
+    assert json.dumps(restored) == json.dumps(original)
+
+
 def test_restore_from_the_policy_record_when_the_workload_has_none() -> None:
     original = ome.deployment()
     patched = jp.apply_patch(original, patch_all(original, strategy="policy"))

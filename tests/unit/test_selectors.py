@@ -37,9 +37,13 @@ def _pv(nodes: list[str] | None = None, terms: list[Obj] | None = None) -> Obj:
         ({"key": "k", "operator": "Lt", "values": ["3"]}, {"k": "4"}, False),
         ({"key": "k", "operator": "Gt", "values": ["3"]}, {"k": "x"}, False),
         ({"key": "k", "operator": "Gt", "values": ["a"]}, {"k": "b"}, False),
+        # The bound itself is excluded on both sides: a node with gpus=8 is not `Gt 8`.
+        ({"key": "gpus", "operator": "Gt", "values": ["8"]}, {"gpus": "8"}, False),
+        ({"key": "gpus", "operator": "Lt", "values": ["8"]}, {"gpus": "8"}, False),
+        ({"key": "gpus", "operator": "Lt", "values": ["8"]}, {"gpus": "7"}, True),
     ],
     ids=["in", "not-in-has", "not-in-missing", "exists", "does-not-exist", "gt", "lt", "gt-nan",
-         "gt-strings"],
+         "gt-strings", "gt-equal", "lt-equal", "lt"],
 )  # fmt: skip
 def test_node_matches(expr: Obj, labels: dict[str, str], expected: bool) -> None:
     node = {"metadata": {"name": "n", "labels": labels}}
@@ -151,12 +155,19 @@ LABELS = {"gpu": "h100", "count": "8", "zone": "b"}
         ({"key": "count", "operator": "Lt", "values": ["10"]}, True),
         ({"key": "zone", "operator": "Gt", "values": ["a"]}, True),
         ({"key": "count", "operator": "Gt", "values": []}, False),
+        ({"key": "count", "operator": "Gt", "values": ["8"]}, False),
+        ({"key": "count", "operator": "Lt", "values": ["8"]}, False),
+        ({"key": "count", "operator": "Gt", "values": ["7"]}, True),
+        ({"key": "zone", "operator": "Gt", "values": ["b"]}, False),
+        ({"key": "zone", "operator": "Lt", "values": ["b"]}, False),
+        ({"key": "zone", "operator": "Lt", "values": ["c"]}, True),
         ({"key": "metadata.name", "operator": "In", "values": ["node-1"]}, True),
         ({"key": "gpu", "operator": "Bogus", "values": ["h100"]}, False),
     ],
     ids=["in", "not-in-list", "notin", "notin-hit", "exists", "exists-missing",
          "doesnotexist", "doesnotexist-present", "notin-missing-key", "gt-numeric",
-         "lt-numeric", "gt-string", "gt-no-values", "metadata-name", "unknown-operator"],
+         "lt-numeric", "gt-string", "gt-no-values", "gt-equal", "lt-equal", "gt-below",
+         "gt-string-equal", "lt-string-equal", "lt-string", "metadata-name", "unknown-operator"],
 )  # fmt: skip
 def test_agent_expression_matches(expr: dict[str, Any], expected: bool) -> None:
     assert selectors.agent_expression_matches(LABELS, "node-1", expr) is expected
