@@ -8,6 +8,7 @@ import pytest
 
 from kubectl_omepvc.core import claims
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 
 Obj = dict[str, Any]
 
@@ -56,7 +57,7 @@ def test_choose_sub_path(pv: Obj | None, claim: Obj, flag: str | None, expected:
     ids=["outside-root", "flag-disagrees", "provisioned-without-flag"],
 )
 def test_choose_sub_path_refuses(pv: Obj, flag: str | None, message: str) -> None:
-    with pytest.raises(InputError, match=message.replace(".", r"\.")):
+    with raises_exactly(InputError, match=message.replace(".", r"\.")):
         claims.choose_sub_path("/raid/models/meta/llama", pv, _claim(), flag)
 
 

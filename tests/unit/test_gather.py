@@ -21,6 +21,7 @@ from kubectl_omepvc.core import naming, rbac, status
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
+from tests.expect import raises_exactly
 
 Obj = dict[str, Any]
 CBM = "llama-3-2-1b-instruct"
@@ -710,7 +711,7 @@ def test_stream_overview_tunes_the_interpreter_and_restores_it() -> None:
     assert sys.getswitchinterval() == before
     assert gc.isenabled()
     api.missing.add(CBMS)
-    with pytest.raises(errors.NotFound):
+    with raises_exactly(errors.NotFound, match="OME is not installed"):
         gather.stream_overview(api, kind=None, namespace="default")  # type: ignore[arg-type]
     assert sys.getswitchinterval() == before
     assert gc.isenabled()

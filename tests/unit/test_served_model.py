@@ -9,6 +9,7 @@ import pytest
 from kubectl_omepvc.core import served_model
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 
 Obj = dict[str, Any]
 
@@ -27,7 +28,7 @@ def test_model_reference(spec: Obj, expected: tuple[str, str | None, str]) -> No
 
 
 def test_model_reference_needs_a_model() -> None:
-    with pytest.raises(InputError, match="names no model"):
+    with raises_exactly(InputError, match="names no model"):
         served_model.model_reference({"metadata": {"name": "i"}, "spec": {}})
 
 
@@ -45,7 +46,7 @@ def test_model_candidates(kind: str | None, expected: list[tuple[ModelKind, str 
 
 
 def test_model_candidates_refuse_other_kinds() -> None:
-    with pytest.raises(InputError, match="FineTunedWeight"):
+    with raises_exactly(InputError, match="FineTunedWeight"):
         served_model.model_candidates("FineTunedWeight", "ns")
 
 

@@ -28,6 +28,7 @@ from kubectl_omepvc.strategies import (
     workload_ops,
 )
 from kubectl_omepvc.strategies import deployment as deployment_strategy
+from tests.expect import raises_exactly
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -136,7 +137,7 @@ def test_isvc_record_reads_the_native_record_and_refuses_garbage() -> None:
     assert isvc_record(isvc) == record
     assert isvc_record({"metadata": {"name": "llama"}}) is None
     isvc["metadata"]["annotations"][jp.ANNOTATION] = "{not json"
-    with pytest.raises(errors.InputError, match="not a record this plugin can read"):
+    with raises_exactly(errors.InputError, match="not a record this plugin can read"):
         isvc_record(isvc)
 
 
@@ -208,7 +209,7 @@ def test_failed_test_op_is_retried_once_on_a_fresh_read() -> None:
 def test_second_failure_says_it_was_retried() -> None:
     workload = ome.deployment()
     client: Any = FakeClient(_moved(workload), [errors.Invalid("a"), errors.Invalid("b")])
-    with pytest.raises(errors.Conflict, match="re-read and retried once"):
+    with raises_exactly(errors.Conflict, match="re-read and retried once"):
         patch_workload(client, workload, _ops_for)
 
 

@@ -17,6 +17,7 @@ from kubectl_omepvc.core.verify import Check, parse_verify_output, verify_pod
 from kubectl_omepvc.errors import InputError
 from kubectl_omepvc.printers import Palette
 from tests import factories
+from tests.expect import raises_exactly
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 NOBODY = 65534
@@ -192,7 +193,7 @@ def test_pod_label_for_a_long_claim() -> None:
     ],
 )
 def test_pod_refuses_bad_input(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         _pod(**changes)
     assert message in str(err.value)
 
