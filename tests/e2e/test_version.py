@@ -54,9 +54,3 @@ def test_restricted_user_can_still_probe(plugin: Plugin) -> None:
     result = plugin("version", "--context", "local-restricted", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["server"]["ome"]["served"] is True
-
-
-def test_client_only_needs_no_cluster(plugin: Plugin) -> None:
-    result = plugin("version", "--client", "--server", "https://127.0.0.1:1")
-    assert result.exit_code == 0
-    assert "Server Version" not in result.stdout
