@@ -155,6 +155,7 @@ def test_zipapp_holds_every_module_of_the_package(dist: Dist) -> None:
         "__main__.py",
         "click/core.py",
         "yaml/__init__.py",
+        "tabulate/__init__.py",
         "urllib3/__init__.py",
     ],
 )
