@@ -202,6 +202,23 @@ def test_yaml_imports_from_the_zip_without_libyaml(dist: Dist, tmp_path: Path) -
     assert done.stdout.strip() == "False {'a': [1, 2]}"
 
 
+def test_tables_and_patches_work_from_the_zip_alone(dist: Dist, tmp_path: Path) -> None:
+    """tabulate, jsonpatch and jsonpointer come from the zipapp (no site-packages: -I -S)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from kubectl_omepvc import printers\n"
+        "from kubectl_omepvc.core import jsonpatch as jp\n"
+        "print(printers.table(['a', 'b'], [['x', None]]))\n"
+        "print(jp.apply_patch({'a': [1]}, [{'op': 'add', 'path': '/a/-', 'value': 2}]))\n"
+        "import tabulate, jsonpatch, jsonpointer\n"
+        "libraries = (tabulate, jsonpatch, jsonpointer)\n"
+        "print(all(m.__file__.startswith(sys.argv[1]) for m in libraries))\n"
+    )
+    done = run([sys.executable, "-I", "-S", "-c", code, str(dist.zipapp)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["A   B", "x   -", "{'a': [1, 2]}", "True"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
