@@ -614,7 +614,7 @@ def test_native_pvc_conditions_and_metadata_job(
             uri=f"pvc://{world.name('bound')}/meta/llama",
             conditions=[
                 {
-                    **cond("Ready", "False", "ExtractionFailed", "no config.json"),
+                    **cond("Ready", "False", "PVCMetadataExtractionFailed", "no config.json"),
                     "lastTransitionTime": ts(1),
                 }
             ],
@@ -671,7 +671,7 @@ def test_native_pvc_conditions_and_metadata_job(
     assert (meta_job["name"], meta_job["state"]) == (job_name, "Failed")
     assert meta_job["reason"] == "DeadlineExceeded"
     text = plugin("status", extract, "-n", world.ns).stdout
-    assert "Conditions:" in text and "ExtractionFailed" in text
+    assert "Conditions:" in text and "PVCMetadataExtractionFailed" in text
     assert f"{world.ns}/{job['metadata']['name']}: Failed (DeadlineExceeded" in text
 
 

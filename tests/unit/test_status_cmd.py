@@ -316,7 +316,9 @@ def test_detail_of_a_pvc_model_with_its_claim_and_workloads() -> None:
 def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
     model = f.base_model(
         "team-a", "qwen", path=None, uri="pvc://models/qwen",
-        conditions=[f.condition("Ready", "False", "ExtractionFailed", "no config.json", 3)],
+        conditions=[
+            f.condition("Ready", "False", "PVCMetadataExtractionFailed", "no config.json", 3)
+        ],
     )  # fmt: skip
     (m,) = report([model], pvcs=[f.pvc("team-a", "models")], native_pvc=True).models
     jobs = [job("extract", claim="models", failed=True)]
@@ -325,7 +327,7 @@ def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
     assert conditions[1].split() == [
         "Ready",
         "False",
-        "ExtractionFailed",
+        "PVCMetadataExtractionFailed",
         "3m",
         "no",
         "config.json",
