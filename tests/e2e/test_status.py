@@ -627,12 +627,15 @@ def test_native_pvc_conditions_and_metadata_job(
         "kind": "Job",
         "metadata": {
             "name": job_name,
-            "labels": {"app.kubernetes.io/component": "metadata-extraction"},
+            # OME main's labels (backends/pvc/metadata_job.go at 5ed809d2)
+            "labels": {"models.ome/model-name": extract, "models.ome/model-scope": "namespaced"},
         },
         "spec": {
             "activeDeadlineSeconds": 1,
             "backoffLimit": 0,
             "template": {
+                "metadata": {"labels": {"models.ome/model-name": extract,
+                                        "models.ome/model-scope": "namespaced"}},
                 "spec": {
                     "restartPolicy": "Never",
                     "tolerations": [toleration(world.run)],

@@ -86,6 +86,8 @@ class FakeApi:
         if label and "=" in label:
             key, value = label.split("=", 1)
             items = [i for i in items if (i["metadata"].get("labels") or {}).get(key) == value]
+        elif label:  # an existence selector
+            items = [i for i in items if label in (i["metadata"].get("labels") or {})]
         field = query.get("fieldSelector")
         if field:
             items = [i for i in items if i["metadata"]["name"] == field.split("=", 1)[1]]
@@ -306,10 +308,20 @@ def pvc_world(api: FakeApi, openapi: Obj) -> None:
     api.lists[CBMS] = [f.cluster_base_model(CBM, path=None, uri="pvc://team-a:models/llama")]
     api.lists[r.PVCS.path("team-a")] = [f.pvc("team-a", "models"), f.pvc("team-a", "other")]
     api.lists[r.PVS.path()] = [f.pv("pv-models"), f.pv("pv-other")]
+    # OME main labels its Jobs and their pods (backends/pvc/metadata_job.go at 5ed809d2)
+    ome_labels = {"models.ome/model-name": CBM, "models.ome/model-scope": "cluster"}
     api.lists[r.JOBS.path("team-a")] = [
-        {"metadata": {"name": "extract", "namespace": "team-a", "labels": {
+        {"metadata": {"name": "extract", "namespace": "team-a", "labels": ome_labels}},
+        {"metadata": {"name": "unrelated", "namespace": "team-a", "labels": {
             "app.kubernetes.io/component": "metadata-extraction"}}},
-        {"metadata": {"name": "unrelated", "namespace": "team-a"}},
+    ]  # fmt: skip
+    api.lists[r.PODS.path("team-a")] = [
+        {"metadata": {"name": "extract-x1", "namespace": "team-a", "labels": ome_labels}},
+        {"metadata": {"name": "web", "namespace": "team-a"}},
+    ]  # fmt: skip
+    api.lists[r.CONFIG_MAPS.path("ome")] = [
+        {"metadata": {"name": "pvc-metadata-0badf00d", "namespace": "ome",
+                      "labels": {"models.ome/pvc-status": "true"}}},
     ]  # fmt: skip
 
 
@@ -330,6 +342,11 @@ def test_newer_ome_reads_the_metadata_jobs_by_label() -> None:
     sources = overview(api)
     assert sources.native_pvc is True
     assert [j["metadata"]["name"] for j in sources.jobs or []] == ["extract"]
+    assert [p["metadata"]["name"] for p in sources.job_pods or []] == ["extract-x1"]
+    assert [c["metadata"]["name"] for c in sources.pvc_status_configmaps or []] == [
+        "pvc-metadata-0badf00d"
+    ]
+    assert sources.metadata.jobs == sources.jobs
 
 
 def test_generation_from_the_models_when_the_schema_is_unreadable() -> None:
