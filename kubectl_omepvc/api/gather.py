@@ -36,11 +36,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import JSON, METADATA_LIST, Client
-from kubectl_omepvc.core import agent, capabilities, metadata_jobs, naming, storage_uri
+from kubectl_omepvc.core import agent, capabilities, generation, metadata_jobs, naming, storage_uri
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.resources import ResourceRef
@@ -458,15 +459,22 @@ def ome_served(client: Client) -> bool:
 
 
 def read_native_pvc(client: Client, models: Iterable[Obj], warn: Callable[[str], None]) -> bool:
-    """Newer OME (model status has conditions): from the served schema, else from the models."""
+    """Newer OME (model status has conditions): from the served schema, else from the models
+    (when the schema cannot tell, a warning says so and on what the verdict rests)."""
     try:
         openapi = client.get_raw(f"/openapi/v3/apis/{r.OME_GROUP}/{r.OME_VERSION}")
-        found = capabilities.status_has_conditions(openapi, r.CLUSTER_BASE_MODELS.kind)
-        if found is not None:
-            return found
+        schema = generation.from_schema(openapi, r.CLUSTER_BASE_MODELS.kind)
     except errors.PluginError as exc:
-        warn(f"cannot read OME's schema ({exc.message}): telling its generation from the models")
-    return any("conditions" in (m.get("status") or {}) for m in models)
+        schema = generation.Verdict(None, f"OME's schema is not readable ({exc.message})")
+    if schema.native_pvc is not None:
+        return schema.native_pvc
+    verdict = generation.decide(schema, generation.from_models(models, datetime.now(timezone.utc)))
+    if verdict.native_pvc is None:
+        warn(f"cannot tell OME's generation ({verdict.basis}): pvc:// models are described as on "
+             "released OME")  # fmt: skip
+    else:
+        warn(f"OME's generation told from the models: {verdict.basis}")
+    return bool(verdict.native_pvc)
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -657,7 +665,8 @@ def _gather_rest(
     pvc_models = facts.pvc_models
     native: Future[bool] | None = None
     if pvc_models:  # the generation only changes what is said about pvc:// models
-        native = reader.pool.submit(read_native_pvc, client, facts.with_conditions, reader.warn)
+        witnesses = facts.with_conditions + [m for m, _ in pvc_models]
+        native = reader.pool.submit(read_native_pvc, client, witnesses, reader.warn)
     claims = {ref for m, uri in pvc_models if (ref := _claim_ref(m, uri)) is not None}
     pvcs: Future[Listed | None] | None = None
     if claims:

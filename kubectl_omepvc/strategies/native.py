@@ -85,6 +85,10 @@ class NativeStrategy:
     def unavailable(self, caps: Capabilities) -> str | None:
         if caps.native_pvc:
             return None
+        if caps.native_pvc is None:
+            return "cannot tell whether this OME serves pvc:// models" + (
+                f" ({caps.generation_basis})" if caps.generation_basis else ""
+            )
         return (
             "this OME does not serve pvc:// models (its model CRDs have no status.conditions;"
             " that arrived with native pvc:// support in OME built from main after 2026-07-07)"
