@@ -371,7 +371,8 @@ def _run(
         _check_nodes(client, req.source.nodes)
     elif isinstance(req.source, m.ClassSource):
         storage_class = _check_storage_class(client, req.source.storage_class, req.access_mode)
-    native_pvc = _check_model_api(client, plan) if plan.register else None
+    if plan.register:
+        _check_model_api(client, plan)
 
     _read_existing(client, plan)
     recreate = _check_conflicts(client, plan, force)
@@ -407,11 +408,6 @@ def _run(
     for note in plan.notes:
         common.note(note)
     _print_uri(plan, to_stderr=output is not None)
-    if native_pvc is False:
-        common.note(
-            "note: this cluster runs released OME (no native pvc:// support): a pvc:// model "
-            "stays In_Transit; serve it with `kubectl ome-pvc patch`"
-        )
 
     try:
         if not server_dry_run:
@@ -477,8 +473,10 @@ def _check_storage_class(client: Client, name: str, mode: m.AccessMode) -> Obj |
     return found
 
 
-def _check_model_api(client: Client, plan: Plan) -> bool | None:
-    """Whether OME serves pvc:// models natively; InputError when OME's CRDs are not served."""
+def _check_model_api(client: Client, plan: Plan) -> None:
+    """Whether OME serves pvc:// models natively. InputError, before anything is written, when
+    OME's CRDs are not served or OME is a released one: a pvc:// model would stay In_Transit
+    and the pods of its isvcs Pending on a node label no node gets."""
     from kubectl_omepvc.api import probe
 
     caps = probe.probe(client)
@@ -487,7 +485,22 @@ def _check_model_api(client: Client, plan: Plan) -> bool | None:
             f"{plan.model_ref.display} is not served by this cluster",
             "install OME, or drop --register-model",
         )
-    return caps.native_pvc
+    req = plan.request
+    if caps.native_pvc is False:
+        raise InputError(
+            "--register-model: this OME does not serve pvc:// models "
+            f"({caps.generation_basis or 'released OME'}): the model would stay In_Transit "
+            "and its InferenceServices' pods Pending",
+            "drop --register-model, keep the InferenceService on its hostPath model and run "
+            f"`kubectl ome-pvc patch ISVC -n {req.namespace} --claim {req.claim}` "
+            "(strategy policy), or run OME built from main",
+        )
+    if caps.native_pvc is None:
+        common.note(
+            f"warning: cannot tell whether this OME serves pvc:// models ({caps.generation_basis}"
+            "); on released OME the registered model stays In_Transit: then delete it and use "
+            f"`kubectl ome-pvc patch ISVC -n {req.namespace} --claim {req.claim}`"
+        )
 
 
 def _read_existing(client: Client, plan: Plan) -> None:

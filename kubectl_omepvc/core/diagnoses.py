@@ -124,21 +124,31 @@ def _first_service(m: ModelStatus) -> tuple[str, str] | None:
 
 
 def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
-    """Released OME (no model conditions) never serves a pvc:// model."""
+    """Released OME (no model conditions) never serves a pvc:// model: `patch` cannot help an
+    isvc on it either (its pods mount nothing). The way out is a hostPath model plus `patch`."""
     if m.scheme is not StorageScheme.PVC or ctx.native_pvc:
         return []
     service = _first_service(m)
     claim = m.claim.name if m.claim else None
-    step = patch_command(*service, claim) if service else create_command(m)
-    return [
-        Diagnosis(
-            "pvc-not-supported",
-            Severity.ERROR,
-            "this OME does not serve pvc:// models: its agent skips them and its controller has "
-            "no PVC support (OEP-0004 is provisional), so the model stays In_Transit forever",
-            step,
+    base = (
+        "this OME does not serve pvc:// models: its agent skips them and its controller has "
+        "no PVC support (OEP-0004 is provisional), so the model stays In_Transit forever"
+    )
+    if service:
+        namespace, isvc = service
+        message = (
+            f"{base}; InferenceService {namespace}/{isvc} on it gets pods that mount no claim: "
+            "point it at a model with a storage.path (a hostPath model), then serve that from "
+            f"the claim with `{patch_command(namespace, isvc, claim)}`"
         )
-    ]
+        step = f"kubectl edit inferenceservice {isvc} -n {namespace}"
+    else:
+        message = (
+            f"{base}; delete it, and serve the isvcs of a hostPath model from the claim with "
+            f"`kubectl ome-pvc patch ISVC --claim {claim or 'CLAIM'}`"
+        )
+        step = f"kubectl delete {model_ref(m)}"
+    return [Diagnosis("pvc-not-supported", Severity.ERROR, message, step)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -507,6 +517,8 @@ def hashed_label_key(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
 
 def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     """Serving pods wait for a node labelled Ready for the model."""
+    if m.scheme is StorageScheme.PVC and not ctx.native_pvc:
+        return []  # pvc_on_released_ome says what to do: `patch` alone cannot help here
     for service in m.services or ():
         for workload in service.workloads or ():
             if workload.mode is WorkloadMode.PENDING:

@@ -34,7 +34,7 @@ def only(found: list[Diagnosis]) -> Diagnosis:
 # -- pvc:// ------------------------------------------------------------------------------------
 
 
-def test_pvc_model_on_released_ome_points_to_patch_when_served() -> None:
+def test_pvc_model_on_released_ome_gives_the_way_out_not_patch_alone() -> None:
     m = one(
         f.cluster_base_model(CBM, uri="pvc://team-a:models/llama"),
         inference_services=[f.inference_service("team-a", "llama", CBM)],
@@ -42,14 +42,17 @@ def test_pvc_model_on_released_ome_points_to_patch_when_served() -> None:
     d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
     assert (d.code, d.severity) == ("pvc-not-supported", Severity.ERROR)
     assert "In_Transit forever" in d.message and "OEP-0004" in d.message
-    assert d.next == "kubectl ome-pvc patch llama -n team-a --claim models"
+    assert "point it at a model with a storage.path (a hostPath model)" in d.message
+    assert "`kubectl ome-pvc patch llama -n team-a --claim models`" in d.message
+    assert d.next == "kubectl edit inferenceservice llama -n team-a"
     assert diagnoses.pvc_on_released_ome(m, NATIVE) == []
 
 
-def test_pvc_model_on_released_ome_points_to_create_when_unused() -> None:
+def test_pvc_model_on_released_ome_unused_is_to_be_deleted() -> None:
     m = one(f.base_model("team-a", "qwen", uri="pvc://models/qwen"), inference_services=[])
     d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
-    assert d.next == "kubectl ome-pvc create models --from-model qwen -n team-a"
+    assert d.next == "kubectl delete basemodel qwen -n team-a"
+    assert "kubectl ome-pvc patch ISVC --claim models" in d.message
 
 
 def test_not_fired_for_other_schemes() -> None:
