@@ -31,7 +31,7 @@ import yaml
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.api.client import MERGE_PATCH, Client
-from kubectl_omepvc.core import agent, capabilities, naming
+from kubectl_omepvc.core import agent, naming
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
@@ -565,26 +565,6 @@ def test_namespace_flag_picks_the_base_model(plugin: Plugin, world: World) -> No
 
 
 # -- newer OME ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
-    """OME's model CRDs from main (status.conditions); hack/crds restored afterwards."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds-native-pvc")
-    )
-    try:
-        wait_for(
-            "the schema with conditions to be published",
-            lambda: capabilities.status_has_conditions(
-                admin.get_raw("/openapi/v3/apis/ome.io/v1beta1"), "ClusterBaseModel"
-            ),
-        )
-        yield
-    finally:
-        cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds")
-        )
 
 
 def test_native_pvc_conditions_and_metadata_job(
