@@ -207,7 +207,8 @@ def extra_diagnoses(
     reason = _reason_of(m)
     said = " ".join(c.message or "" for c in m.conditions or ())
     last_error = (meta or {}).get("lastError")
-    if last_error and last_error not in said and not m.is_ready:
+    read_since = (meta or {}).get("entryStatus") == "Ready"  # the error is an old one
+    if last_error and last_error not in said and not m.is_ready and not read_since:
         where = (meta or {})["configMap"]
         out = _amend(
             out,

@@ -231,3 +231,12 @@ def test_report_document_adds_both_keys_to_every_item() -> None:
     assert doc["items"][0]["metadataJobs"][0]["name"] == "q"
     assert doc["items"][0]["metadataStatus"]["found"] is False
     assert doc["items"][1]["metadataJobs"] is None and doc["items"][1]["metadataStatus"] is None
+
+
+def test_a_last_error_older_than_a_successful_read_is_not_shown() -> None:
+    conds = [f.condition("Ready", "False", "PVCMetadataExtracting", "Job created")]
+    model = f.base_model("team-a", "qwen", path=None, uri=QWEN_URI, conditions=conds)
+    (m,) = report([model], pvcs=[f.pvc("team-a", "models")]).models
+    cms = [status_cm(ModelKind.NAMESPACED, "qwen", "team-a", "Ready", "an old failure")]
+    enriched, _ = metadata_jobs.with_metadata(_one(m), MetadataSources([], [], cms), f.NOW)
+    assert "an old failure" not in json.dumps([d.as_dict() for d in enriched.models[0].diagnoses])
