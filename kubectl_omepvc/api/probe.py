@@ -30,9 +30,10 @@ def probe(client: Client) -> Capabilities:
             schema = generation.from_schema(client.get_raw("/openapi/v3/apis/ome.io/v1beta1"))
         except errors.PluginError as exc:
             schema = generation.Verdict(None, f"OME's schema is not readable ({exc.message})")
-        verdict = schema
+        evidence = []
         if schema.native_pvc is None and caps.ome_resources.get("clusterbasemodels"):
-            verdict = generation.decide(schema, *_object_evidence(client))
+            evidence = _object_evidence(client)
+        verdict = generation.decide(schema, *evidence)
         caps.native_pvc, caps.generation_basis = verdict.native_pvc, verdict.basis
         if verdict.native_pvc is None:
             caps.notes.append(f"cannot tell OME's generation: {verdict.basis}")

@@ -96,6 +96,10 @@ def preflight(
     model = resolve_model(client, isvc)
     shown = f"{model.kind.value} {model.name}"
     if scheme_of(model.uri) is StorageScheme.PVC:
+        if caps.generation_basis is None:  # not probed (diff): the generation decides here
+            from kubectl_omepvc.api import probe
+
+            caps = probe.probe(client)
         raise NothingToDo(
             sm.pvc_model_served(
                 model, namespace, isvc_name, claim_name, workloads, caps.native_pvc,

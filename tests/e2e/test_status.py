@@ -400,7 +400,8 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
         f"/{n('off')}": ["model-disabled"],
         f"/{n('nomatch')}": ["no-matching-nodes"],
         f"/{n(LONG_TAIL)}": ["hashed-label-key"],
-        f"/{n('pvc')}": ["pvc-not-supported", "workloads-pending"],
+        # released OME: `patch` alone cannot help, so no workloads-pending pointing at it
+        f"/{n('pvc')}": ["pvc-not-supported"],
         f"{ns}/{n('unbound')}": ["pvc-not-supported", "pvc-not-bound"],
     }
     for key, wanted in expected.items():
@@ -417,9 +418,8 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
     assert any("is not valid JSON" in w for w in doc["warnings"])
     # next commands name the real commands.
     pvc_next = {d["code"]: d["next"] for d in items[f"/{n('pvc')}"]["diagnoses"]}
-    assert pvc_next["pvc-not-supported"] == (
-        f"kubectl ome-pvc patch {n('svc')} -n {ns} --claim {n('bound')}"
-    )
+    # released OME: point the isvc at a hostPath model first, then patch (said in the message)
+    assert pvc_next["pvc-not-supported"] == f"kubectl edit inferenceservice {n('svc')} -n {ns}"
     assert doc["apiVersion"] == "ome-pvc.io/v1alpha1" and doc["kind"] == "ModelStatusList"
     assert items[f"/{n('pvc')}"]["metadataJobs"] is None
 
@@ -524,7 +524,8 @@ def test_detail_of_a_pvc_model_with_pending_workloads(
     assert f"kubernetes.io/hostname In [{world.nodes[0]}]" in out
     assert f"{world.name('svc')}-engine" in out and "Pending (model nodeSelector)" in out
     assert "pvc-not-supported:" in out and "In_Transit forever" in out
-    assert f"next: kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
+    assert f"next: kubectl edit inferenceservice {world.name('svc')} -n {world.ns}" in out
+    assert "a hostPath model" in out
 
 
 def test_detail_shows_hostpath_and_patched_workloads(

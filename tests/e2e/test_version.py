@@ -58,10 +58,12 @@ def test_version_says_when_the_schema_cannot_tell(
     )  # fmt: skip
     info = json.loads(plugin("version", "-o", "json").stdout)["server"]["ome"]
     assert info["nativePVC"] is True and info["generation"] == "native-pvc"
-    assert info["generationBasis"] == (
+    basis = info["generationBasis"]
+    assert basis.startswith(
         "the ClusterBaseModel schema's status is schemaless (OME's minimal CRDs?), so the schema"
-        f" cannot tell; objects: BaseModel {namespace}/qwen has status.conditions"
+        " cannot tell; objects: BaseModel "
     )
+    assert basis.endswith(" has status.conditions")  # ours, or any other with conditions
 
 
 def test_restricted_user_can_still_probe(plugin: Plugin) -> None:
