@@ -112,6 +112,8 @@ def test_both_model_kinds_pass_omes_webhook_as_the_plugin_writes_them(
     webhook: None,
     cluster_models: list[str],
 ) -> None:
+    # OME: pkg/validation/basemodel.go (ValidatePVCStorage) at aab06ebe, through
+    # pkg/webhook/admission/basemodel/basemodel_webhook.go at 39b5dd06
     cluster_name = f"llama-{secrets.token_hex(3)}"
     cluster_models.append(cluster_name)
     nfs = ("--nfs-server", "10.0.0.5", "--nfs-path", "/export", "--size", "1Gi")
@@ -157,6 +159,8 @@ def test_every_reason_and_the_metadata_job_by_its_labels(
     native_ome: None,
     cluster_models: list[str],
 ) -> None:
+    # OME: pkg/controller/v1beta1/basemodel/backends/pvc/pvc.go (Reconcile, the reasons) and
+    # metadata_job.go (the Job's name and labels) at 5ed809d2
     ns = namespace
     pv, _ = ome.create_local_claim(admin, ns, "weights")
     pv_names.append(pv["metadata"]["name"])
@@ -235,6 +239,8 @@ def test_every_reason_and_the_metadata_job_by_its_labels(
 def test_last_error_and_the_ttl_recreation(
     plugin: Plugin, admin: Client, namespace: str, pv_names: list[str], native_ome: None
 ) -> None:
+    # OME: pvc.go (applyPVCStatusFromConfigMap: the last-error annotation) and metadata_job.go
+    # (TTLSecondsAfterFinished 3600, the Job created again) at 5ed809d2; pkg/constants/pvc.go
     ns = namespace
     pv, _ = ome.create_local_claim(admin, ns, "weights")
     pv_names.append(pv["metadata"]["name"])
@@ -284,6 +290,8 @@ def test_isvc_outside_the_claims_namespace_is_refused(
     native_ome: None,
     cluster_models: list[str],
 ) -> None:
+    # OME: pkg/controller/v1beta1/inferenceservice/components/base.go at e67a86ac mounts the
+    # claim by name in the isvc's namespace; pvc.go resolvePVCNamespace at 5ed809d2
     pv, _ = ome.create_local_claim(admin, other_namespace, "weights")
     pv_names.append(pv["metadata"]["name"])
     name = f"llama-{secrets.token_hex(3)}"
@@ -324,6 +332,7 @@ def test_native_patch_of_a_basemodel_isvc_writes_the_basemodel_form(
     native_ome: None,
     webhook: None,
 ) -> None:
+    # OME: pkg/validation/basemodel.go at aab06ebe (a BaseModel's URI names no namespace)
     isvc = ome.create_isvc(admin, namespace, "qwen", "qwen3-8b")
     ome.create_workload(isvc, ome.component_deployment(isvc))
     pv, _ = ome.create_local_claim(admin, namespace, "weights")
@@ -346,6 +355,8 @@ def test_native_patch_of_a_basemodel_isvc_writes_the_basemodel_form(
 def test_pvc_model_on_released_ome_is_refused_with_the_way_out(
     plugin: Plugin, admin: Client, namespace: str, pv_names: list[str]
 ) -> None:
+    # OME v0.1.5 (shared/reference/ome.md, "Measured against OME's real controllers"): a
+    # pvc:// model's isvc gets no model volume and keeps the model's node selector
     pv, _ = ome.create_local_claim(admin, namespace, "weights")
     pv_names.append(pv["metadata"]["name"])
     isvc = ome.create_isvc(admin, namespace, "tiny", "tiny-ns-pvc", path=None,

@@ -1,4 +1,10 @@
-"""Telling OME's generations apart: the schema when it can, else the models and workloads."""
+"""Telling OME's generations apart: the schema when it can, else the models and workloads.
+
+OME main writes status.conditions (backends/pvc/pvc.go updatePVCConditionedStatus at 5ed809d2)
+and renders a pvc:// model's engine with the claim at /opt/ml/model and no model node selector
+(inferenceservice/components/base.go at e67a86ac); OME v0.1.5's minimal CRDs
+(config/crd/minimal) leave the status schemaless.
+"""
 
 from __future__ import annotations
 
