@@ -31,7 +31,7 @@ import yaml
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.api.client import MERGE_PATCH, Client
-from kubectl_omepvc.core import agent, capabilities, naming
+from kubectl_omepvc.core import agent, naming
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
@@ -400,7 +400,8 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
         f"/{n('off')}": ["model-disabled"],
         f"/{n('nomatch')}": ["no-matching-nodes"],
         f"/{n(LONG_TAIL)}": ["hashed-label-key"],
-        f"/{n('pvc')}": ["pvc-not-supported", "workloads-pending"],
+        # released OME: `patch` alone cannot help, so no workloads-pending pointing at it
+        f"/{n('pvc')}": ["pvc-not-supported"],
         f"{ns}/{n('unbound')}": ["pvc-not-supported", "pvc-not-bound"],
     }
     for key, wanted in expected.items():
@@ -417,9 +418,8 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
     assert any("is not valid JSON" in w for w in doc["warnings"])
     # next commands name the real commands.
     pvc_next = {d["code"]: d["next"] for d in items[f"/{n('pvc')}"]["diagnoses"]}
-    assert pvc_next["pvc-not-supported"] == (
-        f"kubectl ome-pvc patch {n('svc')} -n {ns} --claim {n('bound')}"
-    )
+    # released OME: point the isvc at a hostPath model first, then patch (said in the message)
+    assert pvc_next["pvc-not-supported"] == f"kubectl edit inferenceservice {n('svc')} -n {ns}"
     assert doc["apiVersion"] == "ome-pvc.io/v1alpha1" and doc["kind"] == "ModelStatusList"
     assert items[f"/{n('pvc')}"]["metadataJobs"] is None
 
@@ -524,7 +524,8 @@ def test_detail_of_a_pvc_model_with_pending_workloads(
     assert f"kubernetes.io/hostname In [{world.nodes[0]}]" in out
     assert f"{world.name('svc')}-engine" in out and "Pending (model nodeSelector)" in out
     assert "pvc-not-supported:" in out and "In_Transit forever" in out
-    assert f"next: kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
+    assert f"next: kubectl edit inferenceservice {world.name('svc')} -n {world.ns}" in out
+    assert "a hostPath model" in out
 
 
 def test_detail_shows_hostpath_and_patched_workloads(
@@ -567,26 +568,6 @@ def test_namespace_flag_picks_the_base_model(plugin: Plugin, world: World) -> No
 # -- newer OME ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
-    """OME's model CRDs from main (status.conditions); hack/crds restored afterwards."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds-native-pvc")
-    )
-    try:
-        wait_for(
-            "the schema with conditions to be published",
-            lambda: capabilities.status_has_conditions(
-                admin.get_raw("/openapi/v3/apis/ome.io/v1beta1"), "ClusterBaseModel"
-            ),
-        )
-        yield
-    finally:
-        cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds")
-        )
-
-
 def test_native_pvc_conditions_and_metadata_job(
     plugin: Plugin, world: World, admin: Client, native_ome: None
 ) -> None:
@@ -614,7 +595,7 @@ def test_native_pvc_conditions_and_metadata_job(
             uri=f"pvc://{world.name('bound')}/meta/llama",
             conditions=[
                 {
-                    **cond("Ready", "False", "ExtractionFailed", "no config.json"),
+                    **cond("Ready", "False", "PVCMetadataExtractionFailed", "no config.json"),
                     "lastTransitionTime": ts(1),
                 }
             ],
@@ -627,12 +608,15 @@ def test_native_pvc_conditions_and_metadata_job(
         "kind": "Job",
         "metadata": {
             "name": job_name,
-            "labels": {"app.kubernetes.io/component": "metadata-extraction"},
+            # OME main's labels (backends/pvc/metadata_job.go at 5ed809d2)
+            "labels": {"models.ome/model-name": extract, "models.ome/model-scope": "namespaced"},
         },
         "spec": {
             "activeDeadlineSeconds": 1,
             "backoffLimit": 0,
             "template": {
+                "metadata": {"labels": {"models.ome/model-name": extract,
+                                        "models.ome/model-scope": "namespaced"}},
                 "spec": {
                     "restartPolicy": "Never",
                     "tolerations": [toleration(world.run)],
@@ -671,7 +655,7 @@ def test_native_pvc_conditions_and_metadata_job(
     assert (meta_job["name"], meta_job["state"]) == (job_name, "Failed")
     assert meta_job["reason"] == "DeadlineExceeded"
     text = plugin("status", extract, "-n", world.ns).stdout
-    assert "Conditions:" in text and "ExtractionFailed" in text
+    assert "Conditions:" in text and "PVCMetadataExtractionFailed" in text
     assert f"{world.ns}/{job['metadata']['name']}: Failed (DeadlineExceeded" in text
 
 

@@ -31,7 +31,7 @@ def test_status_roles_split_cluster_wide_and_ome_reads() -> None:
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
         {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list"]},
     ]
-    assert cluster_role["rules"] == [CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8)]
+    assert cluster_role["rules"] == [CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8, 9)]
 
 
 # What `status` reads, in order: the model kinds it watches, then one list per source.
@@ -48,6 +48,7 @@ CLUSTER_RULES = [
      "verbs": ["list"]},
     {"apiGroups": ["serving.knative.dev"], "resources": ["services"], "verbs": ["list"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
 ]  # fmt: skip
 
 
@@ -102,7 +103,7 @@ def test_command_prints_a_yaml_stream_to_apply() -> None:
     assert [d["kind"] for d in docs] == ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"]
     assert {d["metadata"]["name"] for d in docs} == {"kubectl-ome-pvc-status"}
     assert docs[0]["rules"] + docs[1]["rules"] == [
-        CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8, 3, 5)
+        CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8, 9, 3, 5)
     ]
     assert docs[3]["subjects"] == [{"apiGroup": RBAC, "kind": "User", "name": "jane"}]
 
