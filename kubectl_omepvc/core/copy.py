@@ -389,3 +389,68 @@ def job_finished(job: Mapping[str, Any] | None) -> str | None:
         if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
             return str(condition["type"])
     return None
+
+
+# --- the checks before any write -----------------------------------------------------------------
+
+
+def choose_node(
+    model: str,
+    nodes_ready: list[str],
+    nodes: Mapping[str, Mapping[str, Any]],
+    label_key: str,
+    from_node: str | None,
+) -> str:
+    """The source node: `from_node`, or the first Ready, schedulable node OME reports Ready for
+    the model. Both OME's `status.nodesReady` and the agent's node label must say Ready (the
+    label is cleared when the agent removes the files; the status lags)."""
+    from kubectl_omepvc.core import selectors
+
+    if not nodes_ready:
+        raise InputError(
+            f"model {model} is Ready on no node (status.nodesReady is empty)",
+            "wait until the model-agent has downloaded it (`kubectl ome-pvc status`)",
+        )
+
+    def why_not(name: str) -> str | None:
+        node = nodes.get(name)
+        if node is None:
+            return f"node {name} does not exist"
+        label = (dig(node, "metadata", "labels") or {}).get(label_key)
+        if label != "Ready":
+            return f"node {name}'s label {label_key} is {label or 'absent'}, not Ready"
+        if not selectors.schedulable(node):
+            return f"node {name} is not Ready or is cordoned"
+        return None
+
+    if from_node is not None:
+        if from_node not in nodes_ready:
+            raise InputError(
+                f"node {from_node} does not hold model {model} (Ready on {', '.join(nodes_ready)})",
+                "pass --from-node with one of those nodes",
+            )
+        problem = why_not(from_node)
+        if problem:
+            raise InputError(f"cannot copy from {from_node}: {problem}", "pick another node")
+        return from_node
+    problems = []
+    for name in sorted(nodes_ready):
+        problem = why_not(name)
+        if problem is None:
+            return name
+        problems.append(problem)
+    raise InputError(
+        f"no node can serve as the source of model {model}: {'; '.join(problems)}",
+        "wait for the model-agent, or uncordon a node that holds it",
+    )
+
+
+def claim_problem(claim: Mapping[str, Any]) -> str | None:
+    """Why the copy cannot write to this claim, or None."""
+    phase = dig(claim, "status", "phase")
+    if phase != "Bound":
+        return f"it is {phase or 'in no phase'}, not Bound"
+    modes = dig(claim, "status", "accessModes") or dig(claim, "spec", "accessModes") or []
+    if modes and all(mode == "ReadOnlyMany" for mode in modes):
+        return "it is ReadOnlyMany: no pod may write to it"
+    return None

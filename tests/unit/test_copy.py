@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -334,3 +335,65 @@ def test_verify_without_a_manifest_has_no_copy_check(shell: Shell, source: Path)
 
     done = shell.run(v.verify_command(str(source)))
     assert "copy" not in {ch.name for ch in v.parse_verify_output(done.stdout)}
+
+
+# --- the checks before any write ---------------------------------------------------------------
+
+KEY = "models.ome.io/llama"
+
+
+def _node(
+    name: str, label: str | None = "Ready", ready: bool = True, cordoned: bool = False
+) -> dict[str, Any]:
+    labels = {KEY: label} if label else {}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"unschedulable": True} if cordoned else {},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+NODES = {
+    "n1": _node("n1", label="Updating"),
+    "n2": _node("n2"),
+    "n3": _node("n3", cordoned=True),
+}
+
+
+@pytest.mark.parametrize(
+    ("ready", "from_node", "expected"),
+    [(["n1", "n2", "n3"], None, "n2"), (["n2"], "n2", "n2")],
+)
+def test_choose_node(ready: list[str], from_node: str | None, expected: str) -> None:
+    assert c.choose_node("llama", ready, NODES, KEY, from_node) == expected
+
+
+@pytest.mark.parametrize(
+    ("ready", "from_node", "message"),
+    [
+        ([], None, "is Ready on no node"),
+        (["n2"], "n1", "node n1 does not hold model llama (Ready on n2)"),
+        (["n1", "n2"], "n1", "label models.ome.io/llama is Updating, not Ready"),
+        (["n3"], "n3", "cordoned"),
+        (["n4"], "n4", "node n4 does not exist"),
+        (["n1", "n3"], None, "no node can serve as the source"),
+    ],
+)
+def test_choose_node_refuses(ready: list[str], from_node: str | None, message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        c.choose_node("llama", ready, NODES, KEY, from_node)
+
+
+@pytest.mark.parametrize(
+    ("status", "spec", "problem"),
+    [
+        ({"phase": "Bound", "accessModes": ["ReadWriteMany"]}, {}, None),
+        ({"phase": "Bound"}, {"accessModes": ["ReadWriteOnce"]}, None),
+        ({"phase": "Bound", "accessModes": ["ReadOnlyMany"]}, {}, "ReadOnlyMany"),
+        ({"phase": "Pending"}, {}, "Pending, not Bound"),
+        ({}, {}, "in no phase"),
+    ],
+)
+def test_claim_problem(status: dict[str, Any], spec: dict[str, Any], problem: str | None) -> None:
+    found = c.claim_problem({"status": status, "spec": spec})
+    assert found == problem if problem is None else (found is not None and problem in found)
