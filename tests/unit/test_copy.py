@@ -397,3 +397,33 @@ def test_choose_node_refuses(ready: list[str], from_node: str | None, message: s
 def test_claim_problem(status: dict[str, Any], spec: dict[str, Any], problem: str | None) -> None:
     found = c.claim_problem({"status": status, "spec": spec})
     assert found == problem if problem is None else (found is not None and problem in found)
+
+
+# --- the command's flags, before any connection ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--claim", "c"], 2, "name the model to copy (or pass --status)"),
+        (["m"], 2, "Missing option '--claim'"),
+        (["m", "--claim", "c", "--timeout", "0"], 2, "--timeout must be positive"),
+        (["m", "--claim", "c", "--parallel", "0"], 2, "0 is not in the range 1<=x<=64"),
+        (["m", "--claim", "c", "-o", "wide"], 2, "'wide' is not one of"),
+        (["m", "--claim", "c", "--sub-path", "../x"], 1, "'..'"),
+        (["m", "--claim", "Bad"], 1, "claim name 'Bad'"),
+        (["m", "--claim", "c", "--from-node", "Bad_Node"], 1, "node 'Bad_Node'"),
+    ],
+)
+def test_flags_are_checked_before_connecting(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from kubectl_omepvc import cli
+
+    # No kubeconfig at all: reaching the cluster would be a different error.
+    env = {"KUBECONFIG": "", "HOME": str(tmp_path)}
+    result = CliRunner().invoke(cli.root, ["copy", *args], env=env)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
