@@ -427,3 +427,46 @@ def test_flags_are_checked_before_connecting(
     result = CliRunner().invoke(cli.root, ["copy", *args], env=env)
     assert result.exit_code == code, result.output
     assert message in result.stderr
+
+
+def test_too_little_space_is_refused_before_any_write(
+    shell: Shell, source: Path, claim: Claim, tmp_path: Path
+) -> None:
+    """A `df` that reports 1 KiB free stands in for a full claim."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "df").write_text(
+        "#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\n"
+        "echo 'nfs:/export 100 99 1 99% /target'\n"
+    )
+    (fake / "df").chmod(0o755)
+    before = claim.tree()
+    full = Shell(shell.argv, f"{fake}:{shell.path}")
+    code, _, progress = run_copy(full, source, claim.target)
+    assert code == 1
+    total = sum(len(d) for d in MODEL_FILES.values())
+    assert progress.error == f"the claim has 1024 bytes free and the copy needs {total}"
+    assert claim.tree() == before
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(
+    tty: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live line (carriage return, erase) on a terminal; plain lines, one per file, off it."""
+    import sys
+
+    from kubectl_omepvc.commands import copy as command
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    display = command._Display()
+    for log in (LOG, LOG, LOG + "FILE copied 500 cc x\nDONE\n"):
+        display.show(c.parse_copy_log(log))
+    display.end()
+    err = capsys.readouterr().err
+    if tty:
+        assert err.count("\r\033[K") >= 2 and err.endswith("\n")  # redrawn as the rate moves
+        assert "\n" not in err[:-1]
+    else:
+        assert "\r" not in err and "\033" not in err
+        assert [line.split(",")[0] for line in err.splitlines()] == ["2/3 files", "3/3 files"]
