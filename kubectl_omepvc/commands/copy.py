@@ -138,6 +138,12 @@ def command(
     nodes_ready = [str(n) for n in dig(model_obj, "status", "nodesReady") or []]
     node = c.choose_node(name, nodes_ready, _nodes(client, nodes_ready), label_key, from_node)
     pvc = _claim(client, namespace, claim)
+    problem = c.size_problem(pvc, _reported_size(client, node, kind, name, ref.namespace))
+    if problem:
+        raise InputError(
+            f"claim {namespace}/{claim} is too small: {problem}",
+            "create a larger claim (`kubectl ome-pvc create --size`)",
+        )
     recorded = (dig(pvc, "metadata", "annotations") or {}).get(m.SUB_PATH_ANNOTATION)
     sub_path = sub_path or recorded or _default_sub_path(path, root)
     host_path = (root.node_path(path) if root else None) or path
@@ -254,6 +260,25 @@ def _claim(client: Client, namespace: str, claim: str) -> Obj:
             "`patch` mounts it read-only anyway)",
         )
     return pvc
+
+
+def _reported_size(
+    client: Client, node: str, kind: ModelKind, name: str, namespace: str | None
+) -> int | None:
+    """The model's size in bytes as the agent reported it on `node`, if it did (while it
+    downloads; OME may clear it once the model is Ready)."""
+    from kubectl_omepvc.core.status import parse_agent_entry
+
+    try:
+        configmap = client.get_or_none(r.CONFIG_MAPS, node, naming.AGENT_NAMESPACE)
+    except errors.PluginError:
+        return None
+    key = naming.model_configmap_key(kind, name, namespace)
+    raw = ((configmap or {}).get("data") or {}).get(key)
+    if raw is None:
+        return None
+    progress = parse_agent_entry(raw).progress
+    return progress.total_bytes if progress else None
 
 
 def _check_no_copy_running(client: Client, namespace: str, claim: str, job_name: str) -> None:

@@ -466,3 +466,27 @@ def claim_problem(claim: Mapping[str, Any]) -> str | None:
     if modes and all(mode == "ReadOnlyMany" for mode in modes):
         return "it is ReadOnlyMany: no pod may write to it"
     return None
+
+
+def size_problem(claim: Mapping[str, Any], model_bytes: int | None) -> str | None:
+    """Why the claim cannot hold a model of `model_bytes` (the agent's report), or None.
+
+    The claim's capacity as bound (else as requested) is what it holds at most; the copy's own
+    first step still compares the space left with what it will write (an NFS export ignores
+    the claim's size, and files may be there already).
+    """
+    from kubectl_omepvc.core.quantity import QuantityError, parse_bytes
+    from kubectl_omepvc.printers import human_bytes
+
+    if not model_bytes:
+        return None
+    size = dig(claim, "status", "capacity", "storage") or dig(
+        claim, "spec", "resources", "requests", "storage"
+    )
+    try:
+        capacity = parse_bytes(str(size)) if size else None
+    except QuantityError:
+        return None
+    if capacity is None or capacity >= model_bytes:
+        return None
+    return f"it holds {size} and the model is {human_bytes(model_bytes)} (the model-agent's report)"

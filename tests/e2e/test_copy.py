@@ -56,6 +56,7 @@ class Setup:
         self.label_key = naming.model_label_key(ModelKind.CLUSTER, self.model)
         self.host_root = tmp_path / "node"
         self.claim_dir = tmp_path / "claim"
+        self.cleanups: list[Callable[[], object]] = []
         self.claim_dir.mkdir()
         self.source = self.host_root / self.path.lstrip("/")
         self.source.mkdir(parents=True)
@@ -249,6 +250,26 @@ def _not_ready_anywhere(s: Setup) -> list[str]:
     return []
 
 
+def _agent_reports_a_larger_model(s: Setup) -> list[str]:
+    """The agent's ConfigMap entry for the model on NODE, with its size (20 GiB > 10Gi)."""
+    entry = {"name": s.model, "status": "Ready", "progress": {"totalBytes": 20 << 30}}
+    key = naming.model_configmap_key(ModelKind.CLUSTER, s.model)
+    data = {key: json.dumps(entry)}
+    if s.admin.get_or_none(r.CONFIG_MAPS, NODE, "ome") is None:
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": NODE}}
+        s.admin.create(r.CONFIG_MAPS, {**body, "data": data}, "ome")
+    else:
+        s.admin.patch(
+            r.CONFIG_MAPS, NODE, {"data": data}, namespace="ome", content_type=MERGE_PATCH
+        )
+    s.cleanups.append(
+        lambda: s.admin.patch(
+            r.CONFIG_MAPS, NODE, {"data": {key: None}}, namespace="ome", content_type=MERGE_PATCH
+        )
+    )
+    return []
+
+
 REFUSALS: dict[str, tuple[Callable[[Setup], list[str]], str]] = {
     "ready-on-no-node": (_not_ready_anywhere, "is Ready on no node"),
     "node-without-the-model": (
@@ -257,6 +278,7 @@ REFUSALS: dict[str, tuple[Callable[[Setup], list[str]], str]] = {
     ),
     "missing-claim": (lambda s: ["--claim", "nope"], 'claim "nope" not found'),
     "claim-not-bound": (_claim_pending, "Pending, not Bound"),
+    "claim-smaller-than-model": (_agent_reports_a_larger_model, "is too small: it holds 10Gi"),
     "escaping-sub-path": (lambda s: ["--sub-path", "../etc"], "'..'"),
     "absolute-sub-path": (lambda s: ["--sub-path", "/etc"], "starts with '/'"),
 }

@@ -470,3 +470,20 @@ def test_progress_display(
     else:
         assert "\r" not in err and "\033" not in err
         assert [line.split(",")[0] for line in err.splitlines()] == ["2/3 files", "3/3 files"]
+
+
+@pytest.mark.parametrize(
+    ("claim", "model_bytes", "problem"),
+    [
+        ({"status": {"capacity": {"storage": "10Gi"}}}, 5 << 30, None),
+        ({"status": {"capacity": {"storage": "1Gi"}}}, 5 << 30, "it holds 1Gi and the model is 5"),
+        ({"spec": {"resources": {"requests": {"storage": "1Gi"}}}}, 2 << 30, "it holds 1Gi"),
+        ({"status": {"capacity": {"storage": "1Gi"}}}, None, None),
+        ({"status": {"capacity": {"storage": "lots"}}}, 5 << 30, None),
+        ({}, 5 << 30, None),
+    ],
+    ids=["fits", "too-small", "requested-size", "size-unknown", "bad-quantity", "no-size"],
+)
+def test_size_problem(claim: dict[str, Any], model_bytes: int | None, problem: str | None) -> None:
+    found = c.size_problem(claim, model_bytes)
+    assert found == problem if problem is None else (found is not None and problem in found)
