@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from kubectl_omepvc.core.durations import human_age as human_age
 from kubectl_omepvc.core.objects import one_or_list
+from kubectl_omepvc.core.sizes import human_bytes as human_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +97,3 @@ def render_stream(objects: Sequence[Mapping[str, Any]], output: str) -> str:
     if output == "json":
         return to_json(one_or_list(objects))
     return to_yaml_stream(objects)
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}PiB"

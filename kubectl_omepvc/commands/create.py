@@ -266,24 +266,12 @@ def _from_model(
     client: Client, ref: m.ModelRef, local_path: str | None, nodes: Sequence[str]
 ) -> tuple[m.LocalSource, str, Obj]:
     """Root, nodes and sub-path of a local PV for the files an OME model was downloaded to."""
-    resource = r.model_resource(ref.kind)
-    model = client.get_or_none(resource, ref.name, ref.namespace)
-    where = f" in namespace {ref.namespace}" if ref.namespace else ""
-    if model is None:
-        hint = f"list them with `kubectl get {resource.plural}`"
-        if ref.kind is ModelKind.CLUSTER:
-            hint += "; a BaseModel is basemodel/NAME"
-        raise InputError(f"{ref.kind.value} {ref.name!r} not found{where}", hint)
-    storage = (model.get("spec") or {}).get("storage") or {}
-    path = storage.get("path")
-    if not path:
-        raise InputError(
-            f"{ref.kind.value} {ref.name} has no storage.path (storageUri "
-            f"{storage.get('storageUri') or '-'})",
-            "--from-model needs a model the agent downloads to a node directory; "
-            "use --local-path/--node or --nfs-server for other models",
-        )
-    m.validate_absolute_path(path, f"{ref.kind.value} {ref.name} storage.path")
+    model, path = common.hostpath_model(
+        client,
+        ref,
+        "--from-model needs a model the agent downloads to a node directory; "
+        "use --local-path/--node or --nfs-server for other models",
+    )
     chosen = tuple(nodes) or tuple((model.get("status") or {}).get("nodesReady") or ())
     if not chosen:
         raise InputError(

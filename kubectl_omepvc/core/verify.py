@@ -54,7 +54,8 @@ DEFAULT_IMAGE = "busybox:1.36"
 VERIFY_LABEL = "ome-pvc.io/verify"
 VOLUME_NAME = "model"
 CONTAINER_NAME = "verify"
-CHECK_NAMES = ("mount", "config.json", "tokenizer", "weights", "identity")
+CHECK_NAMES = ("mount", "config.json", "tokenizer", "weights", "copy", "identity")
+MANIFEST = ".ome-pvc-copy.json"  # what `copy` writes at the sub-path
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
 
 # $1 is the mount path. Every command used exists in busybox and in POSIX (find's -mindepth and
@@ -149,6 +150,30 @@ elif [ "$bad" -gt 0 ]; then
   describe weights "$first" "$fs"
 else
   echo "CHECK weights ok count=$count bytes=$bytes"
+fi
+
+# The manifest `kubectl ome-pvc copy` leaves: every listed file there, at its size (a full
+# sha256 pass is the copy's own job; here it would take as long as the copy).
+c=$m/.ome-pvc-copy.json
+if [ -f "$c" ]; then
+  for k in model sourceNode time; do
+    echo "DETAIL copy $k $(sed -n "s/^  \"$k\": \"\(.*\)\",\$/\1/p" "$c")"
+  done
+  sed -n 's/^ *{"path": "\(.*\)", "size": \([0-9]*\), "sha256".*/\2 \1/p' "$c" | {
+    n=0; bad=0; first=""
+    while IFS= read -r line; do
+      n=$((n + 1)); size=${line%% *}; f=${line#* }
+      got=$(stat -L -c %s "$m/$f" 2>/dev/null || echo missing)
+      if [ "$got" != "$size" ]; then
+        bad=$((bad + 1)); [ -n "$first" ] || first="$f (manifest $size bytes, found $got)"
+      fi
+    done
+    if [ "$n" -eq 0 ]; then echo "CHECK copy unreadable files=0"
+    elif [ "$bad" -gt 0 ]; then
+      echo "CHECK copy mismatch files=$n bad=$bad"; echo "DETAIL copy file $first"
+    else echo "CHECK copy ok files=$n"
+    fi
+  }
 fi
 echo DONE
 """
@@ -488,6 +513,22 @@ def _weights_check(finding: _Finding | None, ctx: _Context) -> Check:
     return dataclasses.replace(check, fix=fix)
 
 
+def _copy_check(finding: _Finding) -> Check:
+    """The manifest `copy` wrote: each file it lists is there at the size it lists."""
+    files = finding.fields.get("files", "0")
+    origin = finding.details.get("sourceNode") or "?"
+    when = finding.details.get("time") or "?"
+    if finding.status == "ok":
+        return Check("copy", True, f"{files} files as copied from {origin} at {when}")
+    rerun = "rerun `kubectl ome-pvc copy` for this claim: it replaces what differs"
+    if finding.status == "mismatch":
+        bad = finding.fields.get("bad", "?")
+        first = finding.details.get("file", "?")
+        detail = f"{bad} of {files} files differ from the copy's manifest (first: {first})"
+        return Check("copy", False, detail, rerun)
+    return Check("copy", False, f"cannot read the copy's manifest {MANIFEST}", rerun)
+
+
 def parse_verify_output(log: str, *, sub_path: str | None = None) -> list[Check]:
     """The verification pod's log → one Check per check, each failure with its fix.
 
@@ -522,6 +563,9 @@ def parse_verify_output(log: str, *, sub_path: str | None = None) -> list[Check]
         _tokenizer_check(parsed.findings.get("tokenizer"), ctx),
         _weights_check(parsed.findings.get("weights"), ctx),
     ]
+    copied = parsed.findings.get("copy")
+    if copied is not None:
+        checks.append(_copy_check(copied))
     if ctx.identity is not None:
         ids = ctx.identity.fields
         checks.append(
