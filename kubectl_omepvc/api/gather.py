@@ -458,23 +458,39 @@ def ome_served(client: Client) -> bool:
     return r.CLUSTER_BASE_MODELS.plural in capabilities.resource_names(found)
 
 
-def read_native_pvc(client: Client, models: Iterable[Obj], warn: Callable[[str], None]) -> bool:
-    """Newer OME (model status has conditions): from the served schema, else from the models
-    (when the schema cannot tell, a warning says so and on what the verdict rests)."""
+def read_native_pvc(client: Client, models: Iterable[Obj]) -> generation.Verdict:
+    """Newer OME (model status has conditions): from the served schema, else from the models;
+    the verdict names its basis (`decide_generation` says it when it is not the schema)."""
     try:
         openapi = client.get_raw(f"/openapi/v3/apis/{r.OME_GROUP}/{r.OME_VERSION}")
         schema = generation.from_schema(openapi, r.CLUSTER_BASE_MODELS.kind)
     except errors.PluginError as exc:
         schema = generation.Verdict(None, f"OME's schema is not readable ({exc.message})")
     if schema.native_pvc is not None:
-        return schema.native_pvc
-    verdict = generation.decide(schema, generation.from_models(models, datetime.now(timezone.utc)))
-    if verdict.native_pvc is None:
-        warn(f"cannot tell OME's generation ({verdict.basis}): pvc:// models are described as on "
-             "released OME")  # fmt: skip
-    else:
-        warn(f"OME's generation told from the models: {verdict.basis}")
-    return bool(verdict.native_pvc)
+        return generation.decide(schema)
+    return generation.decide(schema, generation.from_models(models, datetime.now(timezone.utc)))
+
+
+def decide_generation(
+    verdict: generation.Verdict,
+    models: Iterable[Obj],
+    workloads: Callable[[], list[Obj] | None],
+    warn: Callable[[str], None],
+) -> bool:
+    """The schema's or the models' verdict, else the workloads' (read only then); a warning
+    says what it rests on when the schema could not tell."""
+    if verdict.basis.startswith(generation.SCHEMA_BASIS):
+        return bool(verdict.native_pvc)
+    if verdict.native_pvc is not None:
+        warn(f"OME's generation told from the objects: {verdict.basis}")
+        return verdict.native_pvc
+    found = generation.from_workloads(models, workloads() or ())
+    if found is not None:
+        warn(f"OME's generation told from the objects: {verdict.basis}; {found.basis}")
+        return found.native_pvc is True
+    warn(f"cannot tell OME's generation ({verdict.basis}): pvc:// models are described as on "
+         "released OME")  # fmt: skip
+    return False
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -663,10 +679,10 @@ def _gather_rest(
     client = reader.client
     sources = Sources([])
     pvc_models = facts.pvc_models
-    native: Future[bool] | None = None
+    native: Future[generation.Verdict] | None = None
     if pvc_models:  # the generation only changes what is said about pvc:// models
         witnesses = facts.with_conditions + [m for m, _ in pvc_models]
-        native = reader.pool.submit(read_native_pvc, client, witnesses, reader.warn)
+        native = reader.pool.submit(read_native_pvc, client, witnesses)
     claims = {ref for m, uri in pvc_models if (ref := _claim_ref(m, uri)) is not None}
     pvcs: Future[Listed | None] | None = None
     if claims:
@@ -699,7 +715,17 @@ def _gather_rest(
                 )
             )
 
-    sources.native_pvc = bool(native and native.result())
+    def workloads() -> list[Obj] | None:
+        if workload_futures:
+            parts = [_result(f) for f in workload_futures]
+            if all(p is not None for p in parts):
+                return [w for p in parts if p is not None for w in p.items]
+            return None
+        return None if services is None else []
+
+    if native is not None:
+        pvc_objects = [m for m, _ in pvc_models]
+        sources.native_pvc = decide_generation(native.result(), pvc_objects, workloads, reader.warn)
     jobs: Future[Listed | None] | None = None
     job_pods: Future[Listed | None] | None = None
     status_cms: Future[Listed | None] | None = None
@@ -720,15 +746,7 @@ def _gather_rest(
             sources.pvs = _items(_result(reader.list(r.PVS, field_selector=field)))
         elif sources.pvcs is not None:
             sources.pvs = []
-    if workload_futures:
-        parts = [_result(f) for f in workload_futures]
-        sources.workloads = (
-            None
-            if any(p is None for p in parts)
-            else [w for p in parts if p is not None for w in p.items]
-        )
-    elif services is not None:
-        sources.workloads = []
+    sources.workloads = workloads()
     if jobs is not None:
         sources.jobs = _items(_result(jobs))
     if job_pods is not None:

@@ -29,6 +29,7 @@ from kubectl_omepvc.core.storage_uri import StorageScheme, scheme_of
 
 Obj = Mapping[str, Any]
 SETTLE_SECONDS = 120
+SCHEMA_BASIS = "schema: "  # how a verdict the schema gave begins
 NATIVE_MOUNT_PATH = "/opt/ml/model"
 
 
@@ -151,7 +152,7 @@ def from_workloads(models: Iterable[Obj], workloads: Iterable[Obj]) -> Verdict |
 def decide(schema: Verdict, *evidence: Verdict | None) -> Verdict:
     """The schema when it can tell, else the first evidence found; the basis says which."""
     if schema.native_pvc is not None:
-        return Verdict(schema.native_pvc, f"schema: {schema.basis}")
+        return Verdict(schema.native_pvc, f"{SCHEMA_BASIS}{schema.basis}")
     for found in evidence:
         if found is not None:
             return Verdict(found.native_pvc, f"{schema.basis}; objects: {found.basis}")

@@ -135,7 +135,14 @@ def labels(name: str, cluster: bool) -> dict[str, str]:
     return {NAME_LABEL: name, SCOPE_LABEL: "cluster" if cluster else "namespaced"}
 
 
-def metadata_job(model: Obj, claim_ns: str, claim: str, sub_path: str, image: str) -> Obj:
+def metadata_job(
+    model: Obj,
+    claim_ns: str,
+    claim: str,
+    sub_path: str,
+    image: str,
+    node_selector: dict[str, str] | None = None,
+) -> Obj:
     meta = model["metadata"]
     cluster = model["kind"] == "ClusterBaseModel"
     uri = model["spec"]["storage"]["storageUri"]
@@ -174,6 +181,8 @@ def metadata_job(model: Obj, claim_ns: str, claim: str, sub_path: str, image: st
                 "metadata": {"labels": job_labels},
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
+                    # MetadataJobConfig.NodeSelector: the operator's pass-through
+                    "nodeSelector": node_selector,
                     "restartPolicy": "Never",
                     "volumes": [
                         {
@@ -283,7 +292,13 @@ def extraction_failed(client: Client, model: Obj, message: str) -> str:
 
 
 def reconcile(
-    client: Client, kind: str, name: str, namespace: str | None = None, *, image: str = IMAGE
+    client: Client,
+    kind: str,
+    name: str,
+    namespace: str | None = None,
+    *,
+    image: str = IMAGE,
+    node_selector: dict[str, str] | None = None,
 ) -> str | None:
     """One pass of OME main's PVC reconcile for a model; the reason it wrote (None: none)."""
     ref = r.CLUSTER_BASE_MODELS if kind == "ClusterBaseModel" else r.BASE_MODELS
@@ -314,7 +329,7 @@ def reconcile(
             "PVCConfigMissing",
             "ome-agent image is not configured (set the omeAgent block in inferenceservice-config)",
         )
-    want = metadata_job(model, claim_ns, claim, sub_path, image)
+    want = metadata_job(model, claim_ns, claim, sub_path, image, node_selector)
     job = client.get_or_none(r.JOBS, want["metadata"]["name"], claim_ns)
     if job is None:
         if client.get_or_none(SERVICE_ACCOUNTS, SERVICE_ACCOUNT, claim_ns) is None:

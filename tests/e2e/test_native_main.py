@@ -190,6 +190,16 @@ def test_every_reason_and_the_metadata_job_by_its_labels(
     main.agent_reports(admin, "ready", ns, "Ready")
     for name in ("broken", "ready"):
         main.reconcile(admin, "BaseModel", name, ns)
+    # the operator pinned metadata Jobs to nodes that do not exist: the pod cannot schedule
+    add(admin, model(ns, "stuck", "pvc://weights/meta/d"))
+    main.reconcile(admin, "BaseModel", "stuck", ns, node_selector={"example.com/none": "x"})
+
+    def unschedulable() -> bool:
+        pods = list(admin.list(r.PODS, ns, label_selector=f"{main.NAME_LABEL}=stuck"))
+        conditions = [c for p in pods for c in (p.get("status") or {}).get("conditions") or []]
+        return any(c.get("reason") == "Unschedulable" for c in conditions)
+
+    ome.wait_for(unschedulable, bool, what="the stuck Job's pod to be unschedulable")
     try:
         items = status_items(plugin, "-n", ns)
         cbm = status_items(plugin, bare)[bare]
@@ -234,6 +244,16 @@ def test_every_reason_and_the_metadata_job_by_its_labels(
     assert job["namespace"] == ns and job["ttlSecondsAfterFinished"] == 3600
     text = plugin("status", "running", "-n", ns).stdout
     assert f"Metadata Jobs:\n  {ns}/{job['name']}: " in text
+    # and its pods' failure reasons
+    stuck = items[f"{ns}/stuck"]
+    ((pod,),) = [j["pods"] for j in stuck["metadataJobs"]]
+    assert pod["reason"] == "Unschedulable" and "node affinity/selector" in pod["message"]
+    failing = diagnosis(stuck, "pvc-metadata-pod-failing")
+    assert (
+        failing["severity"] == "warning"
+        and f"pod {pod['name']} Unschedulable" in (failing["message"])
+    )
+    assert failing["next"] == f"kubectl describe pod {pod['name']} -n {ns}"
 
 
 def test_last_error_and_the_ttl_recreation(

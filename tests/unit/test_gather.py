@@ -362,9 +362,27 @@ def test_schemaless_status_says_so_and_asks_the_models() -> None:
     assert sources.native_pvc is False
     (said,) = [w for w in sources.warnings if "generation" in w]
     assert "schemaless" in said and "cannot tell" in said
-    assert "is In_Transit without conditions" in said
+    assert "is In_Transit without conditions" in said and "told from the objects" in said
     api.lists[CBMS][0]["status"]["conditions"] = [f.condition("Ready", "False", "PVCNotBound")]
     assert overview(api).native_pvc is True
+
+
+def test_schemaless_status_and_young_models_ask_the_workloads() -> None:
+    api = served()
+    pvc_world(api, SCHEMALESS_OPENAPI)
+    just_now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.lists[CBMS][0]["metadata"]["creationTimestamp"] = just_now
+    api.lists[ISVCS] = [f.inference_service("team-a", "llama", CBM)]
+    # released OME renders the pvc:// model's engine on the node label, with no claim
+    engine = f.engine_deployment("llama", CBM, "/raid/x", namespace="team-a")
+    engine["spec"]["template"]["spec"]["volumes"] = []
+    api.lists[r.DEPLOYMENTS.path("team-a")] = [engine]
+    api.missing.add(r.KNATIVE_SERVICES.path("team-a"))
+    sources = overview(api)
+    assert sources.native_pvc is False
+    (said,) = [w for w in sources.warnings if "generation" in w]
+    assert said.startswith("OME's generation told from the objects: the ClusterBaseModel schema")
+    assert said.endswith("selects the model's node label, mounts no claim")
 
 
 def test_schemaless_status_and_no_evidence_says_it_cannot_tell() -> None:
