@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
+
+from kubectl_omepvc.core.durations import human_age as human_age
+from kubectl_omepvc.core.objects import one_or_list
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,25 +90,12 @@ def to_yaml_stream(objects: Sequence[Any]) -> str:
     return "\n---\n".join(to_yaml(o) for o in objects)
 
 
-def human_age(seconds: float | None) -> str:
-    """kubectl's short durations: 45s, 12m, 5h, 3d, 2y."""
-    if seconds is None or seconds < 0:
-        return "<unknown>"
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 120 and s < 600:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours}h"
-    days = hours // 24
-    if days < 730:
-        return f"{days}d"
-    return f"{days // 365}y"
+def render_stream(objects: Sequence[Mapping[str, Any]], output: str) -> str:
+    """Objects as kubectl prints what it applied: `json`, one object or a v1 `List` of several;
+    `yaml`, a YAML stream (`---` between objects)."""
+    if output == "json":
+        return to_json(one_or_list(objects))
+    return to_yaml_stream(objects)
 
 
 def human_bytes(n: float | None) -> str:

@@ -20,7 +20,7 @@ from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.objects import render_stream, strip_server_fields
+from kubectl_omepvc.core.objects import strip_server_fields
 from kubectl_omepvc.core.sources import Source
 from kubectl_omepvc.core.storage_plan import Plan, Step, kind_name
 from kubectl_omepvc.errors import InputError
@@ -33,6 +33,7 @@ from kubectl_omepvc.options import (
     dry_run_option,
     output_option,
 )
+from kubectl_omepvc.printers import render_stream
 
 if TYPE_CHECKING:
     from kubectl_omepvc.api.client import Client

@@ -28,7 +28,6 @@ from kubectl_omepvc.core.diff import (
     load_workloads,
     local_plans,
     object_file_name,
-    patches_json,
     plan_workload,
     unified,
 )
@@ -37,6 +36,22 @@ from kubectl_omepvc.options import ConnectionOptions, Output, connection_options
 
 EXTERNAL_DIFF = "KUBECTL_EXTERNAL_DIFF"
 ERROR_EXIT = 2  # diff's own errors must not look like "differences found" (1)
+
+
+def patches_json(plans: Sequence[Planned]) -> str:
+    return printers.to_json(
+        [
+            {
+                "apiVersion": p.workload.get("apiVersion"),
+                "kind": p.workload.get("kind"),
+                "namespace": (p.workload.get("metadata") or {}).get("namespace"),
+                "name": (p.workload.get("metadata") or {}).get("name"),
+                "patch": p.ops,
+            }
+            for p in plans
+            if p.ops
+        ]
+    )
 
 
 def run_external(program: str, plans: Sequence[Planned]) -> int:

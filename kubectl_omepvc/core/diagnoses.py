@@ -8,46 +8,20 @@ stable kebab-case ids (scripts may match on them); messages are one line for peo
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from kubectl_omepvc import printers
 from kubectl_omepvc.core import naming
 from kubectl_omepvc.core.agent import AgentRoot
+from kubectl_omepvc.core.durations import human_age
+from kubectl_omepvc.core.model_status import Diagnosis as Diagnosis
+from kubectl_omepvc.core.model_status import ModelStatus, NodeState, WorkloadMode
+from kubectl_omepvc.core.model_status import Severity as Severity
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.status import ModelStatus, NodeState, WorkloadMode
 from kubectl_omepvc.core.storage_uri import StorageScheme
 
 STALL_AFTER_SECONDS = 30 * 60
 MAX_NAMED_NODES = 5
-
-
-class Severity(str, enum.Enum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        return {"error": 0, "warning": 1, "info": 2}[self.value]
-
-
-@dataclasses.dataclass(frozen=True)
-class Diagnosis:
-    code: str
-    severity: Severity
-    message: str
-    next: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity.value,
-            "message": self.message,
-            "next": self.next,
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,7 +357,7 @@ def stalled_nodes(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
         Diagnosis(
             "node-stalled",
             Severity.WARNING,
-            f"no download progress for up to {printers.human_age(oldest)} on "
+            f"no download progress for up to {human_age(oldest)} on "
             f"{len(stalled)} node(s): {_names([r.node for r in stalled])}",
             agent_pods_command(stalled[0].node),
         )

@@ -10,7 +10,7 @@ The pod mounts the claim read-only with the model's sub-path and runs a POSIX `s
     DONE                  the script finished
 
 `parse_verify_output` turns that into `Check`s, each failure with the fix to apply;
-`render_checks` and `verify_report` are the two ways they are shown. Also here: where the
+`verify_report` and the command's table are the two ways they are shown. Also here: where the
 engine mounts the model and as whom (`engine_identity`, `model_mount_path`), and what the pod's
 state means for the wait (`pod_state`, `hopeless`, `finished`).
 """
@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubectl_omepvc import printers
 from kubectl_omepvc.core.manifests import (
     HOSTNAME_LABEL,
     MANAGED_BY,
@@ -651,13 +650,3 @@ def finished(pod: Mapping[str, Any] | None) -> bool:
     return (
         pod is None or dig(pod, "status", "phase") in ("Succeeded", "Failed") or bool(hopeless(pod))
     )
-
-
-def render_checks(checks: list[Check], palette: printers.Palette) -> str:
-    """The checks as a table, then the fix for each failure."""
-    rows = [
-        [c.name, palette.good("ok") if c.ok else palette.bad("FAILED"), c.detail] for c in checks
-    ]
-    text = printers.table(["check", "result", "detail"], rows)
-    fixes = [f"  {c.name}: {c.fix}" for c in checks if not c.ok and c.fix]
-    return text + ("\n\nFixes:\n" + "\n".join(fixes) if fixes else "")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kubectl_omepvc.commands.verify import render_checks
 from kubectl_omepvc.core import verify as v
 from kubectl_omepvc.core.verify import Check, parse_verify_output, verify_pod
 from kubectl_omepvc.errors import InputError
@@ -766,7 +767,7 @@ def test_render_checks_lists_fixes_for_failures_only() -> None:
         Check("mount", True, "/m: 3 entries"),
         Check("config.json", False, "no config.json", "use sub-path meta/llama"),
     ]
-    text = v.render_checks(checks, Palette(False))
+    text = render_checks(checks, Palette(False))
     assert text.splitlines() == [
         "CHECK         RESULT   DETAIL",
         "mount         ok       /m: 3 entries",
