@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubectl_omepvc.core.manifests import (
@@ -490,3 +490,30 @@ def size_problem(claim: Mapping[str, Any], model_bytes: int | None) -> str | Non
     if capacity is None or capacity >= model_bytes:
         return None
     return f"it holds {size} and the model is {human_bytes(model_bytes)} (the model-agent's report)"
+
+
+def copy_notes(jobs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`status MODEL`'s lines about the copy Jobs of that model, with the command that follows
+    one (its progress is in the pod's log, which `status` does not read)."""
+    notes = []
+    for job in sorted(
+        jobs,
+        key=lambda j: (dig(j, "metadata", "namespace") or "", dig(j, "metadata", "name") or ""),
+    ):
+        namespace = dig(job, "metadata", "namespace")
+        volumes = dig(job, "spec", "template", "spec", "volumes") or []
+        claim = next(
+            (
+                dig(v, "persistentVolumeClaim", "claimName")
+                for v in volumes
+                if v.get("name") == TARGET_VOLUME
+            ),
+            None,
+        )
+        state = job_finished(job) or "Running"
+        source = dig(job, "metadata", "annotations", SOURCE_PATH_ANNOTATION) or "?"
+        notes.append(
+            f"copy to claim {namespace}/{claim} from {source}: {state}; progress:"
+            f" kubectl ome-pvc copy --status --claim {claim} -n {namespace}"
+        )
+    return notes

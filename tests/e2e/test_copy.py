@@ -203,6 +203,12 @@ def test_keep_job_and_no_wait_then_status(
     assert kept["spec"]["ttlSecondsAfterFinished"] == 24 * 3600
     busy = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace)
     assert busy.exit_code == 1 and "already running" in busy.stderr
+    shown = plugin("status", s.model)
+    assert shown.exit_code == 0, shown.output
+    assert (
+        f"copy to claim {s.namespace}/{CLAIM} from {NODE}:{s.path}: Running; progress:"
+        f" kubectl ome-pvc copy --status --claim {CLAIM} -n {s.namespace}"
+    ) in shown.stderr
     with s.kubelet(monkeypatch):
         assert eventually(
             lambda: c.job_finished(s.admin.get(r.JOBS, job, s.namespace)) == "Complete", 30
