@@ -142,6 +142,8 @@ def test_copy_runs_on_the_source_node_and_leaves_nothing(
     manifest = json.loads((target / ".ome-pvc-copy.json").read_text())
     assert manifest["sourceNode"] == NODE and manifest["count"] == len(FILES)
     assert f"copied {len(FILES)} files" in result.stdout
+    # Progress, as plain lines off a terminal: files and bytes done of the total.
+    assert f"{len(FILES)}/{len(FILES)} files, " in result.stderr
     assert f"kubectl ome-pvc verify {CLAIM} -n {s.namespace}" in result.stderr
     assert f"--claim {CLAIM}" in result.stderr.splitlines()[-1]  # patch comes last
     # The sub-path is recorded on the claim for patch and verify.
@@ -219,6 +221,15 @@ def test_keep_job_and_no_wait_then_status(
     assert doc["state"] == "Complete" and doc["node"] == NODE
     assert doc["progress"]["files"] == {"done": len(FILES), "total": len(FILES)}
     assert doc["progress"]["done"] is True
+    s.admin.delete(r.JOBS, job, s.namespace, propagation="Background")
+    assert eventually(lambda: s.admin.get_or_none(r.JOBS, job, s.namespace) is None, 20)
+
+    # --keep-job: followed to its end like any copy, then left for a look.
+    with s.kubelet(monkeypatch):
+        kept_run = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace, "--keep-job")
+    assert kept_run.exit_code == 0, kept_run.output
+    left = s.admin.get(r.JOBS, job, s.namespace)
+    assert c.job_finished(left) == "Complete" and "ttlSecondsAfterFinished" not in left["spec"]
     s.admin.delete(r.JOBS, job, s.namespace, propagation="Background")
 
 
