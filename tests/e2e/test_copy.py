@@ -339,3 +339,18 @@ def test_read_only_many_claim_is_refused(plugin: Plugin, setup: Setup) -> None:
         assert s.jobs_and_pods() == []
     finally:
         s.admin.delete(r.PVS, m.pv_name(s.namespace, "ro-nfs"))
+
+
+def test_timeout_or_no_log_still_cleans_up(plugin: Plugin, setup: Setup) -> None:
+    """No stand-in here: nothing runs the container, so no log ever shows the copy done. The
+    command gives up (at --timeout, or when kwok reports the pod done without a log) and
+    deletes what it made."""
+    s = setup
+    result = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace, "--timeout", "3s")
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "did not finish within 3s" in last or "the copy failed" in last, last
+    assert "it resumes" in last or "raise --timeout" in last
+    assert f"job/{c.job_name(CLAIM)} and its pod deleted" in result.stderr
+    assert s.nothing_left()
+    assert list((s.claim_dir).iterdir()) == []
