@@ -209,6 +209,9 @@ def main() -> int:
         return 0 if rewritten == 0 else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for sh, _ in hashers.values():
+            if sh[0].startswith(tempfile.gettempdir()):  # busybox's applets, made above
+                shutil.rmtree(Path(sh[0]).parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
