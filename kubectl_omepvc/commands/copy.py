@@ -195,7 +195,25 @@ def command(
         )
     common.note("next:")
     common.note(f"  kubectl ome-pvc verify {claim} -n {namespace}")
-    common.note(f"  kubectl ome-pvc patch ISVC -n {namespace} --claim {claim}")
+    for isvc in _serving(client, namespace, name) or ["ISVC"]:
+        common.note(f"  kubectl ome-pvc patch {isvc} -n {namespace} --claim {claim}")
+
+
+def _serving(client: Client, namespace: str, model: str) -> list[str]:
+    """The InferenceServices in the claim's namespace that name the model (for `patch`)."""
+    from kubectl_omepvc.core import served_model
+
+    names = []
+    try:
+        for isvc in client.list(r.INFERENCE_SERVICES, namespace):
+            try:
+                if served_model.model_reference(isvc)[0] == model:
+                    names.append(str(isvc["metadata"]["name"]))
+            except InputError:
+                continue
+    except errors.PluginError:
+        return []  # no right to list them, or OME's CRDs absent: the generic hint then
+    return sorted(names)
 
 
 def _emit_document(obj: Any, output: str | None) -> None:

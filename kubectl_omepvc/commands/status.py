@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubectl_omepvc import printers
+from kubectl_omepvc import errors, printers
 from kubectl_omepvc.commands import common
 from kubectl_omepvc.core import selectors
 from kubectl_omepvc.options import (
@@ -528,11 +528,29 @@ def command(
     for warning in sources.warnings:
         common.note(f"Warning: {warning}")
     _show(report, view, sources.metadata, now, empty=None if model else (kind, namespace, selector))
+    if model and not watch and not view.machine:
+        _copy_notes(client, report)
     if watch:
         _watch(client, sources, view, watch_timeout, report)
         return
     if fail_if_not_ready and any(not m.is_ready for m in report.models):
         raise click.exceptions.Exit(1)
+
+
+def _copy_notes(client: Client, report: StatusReport) -> None:
+    """Copies of the model under way or kept (`kubectl ome-pvc copy`), one note each."""
+    from kubectl_omepvc.core import copy
+    from kubectl_omepvc.core import resources as r
+    from kubectl_omepvc.core.manifests import MODEL_LABEL, label_value
+
+    for m in report.models:
+        selector = f"{copy.COPY_LABEL},{MODEL_LABEL}={label_value(m.name)}"
+        try:
+            jobs = list(client.list(r.JOBS, label_selector=selector))
+        except errors.PluginError:
+            continue  # no right to list Jobs everywhere: status stays quiet about copies
+        for note in copy.copy_notes(jobs):
+            common.note(note)
 
 
 def _show(

@@ -11,8 +11,8 @@ script (busybox is enough) that prints one line per event:
     DONE files=N bytes=B copied=C replaced=R skipped=S
 
 Files already on the claim with the same size and sha256 are skipped, so a rerun after an
-interruption copies only what is missing. Each file is written to a `.NAME.ome-pvc-part` next to
-its place, hashed as it is read (tee into sha256sum), hashed again as written, and renamed over
+interruption copies only what is missing. Each file is copied to a `.NAME.ome-pvc-part` next to
+its place, then it and the node's file are hashed (sha256, both at once), and it is renamed over
 the old file only when the two agree. The manifest `.ome-pvc-copy.json` (model, node, every
 file's size and sha256) is written last, one file per line so `verify`'s script can read it.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubectl_omepvc.core.manifests import (
@@ -87,35 +87,41 @@ probe=$dst/.ome-pvc-copy.probe
   fail "cannot write to the claim at $dst (read-only, or owned by another user)"
 rm -f "$probe" "$dst"/.ome-pvc-copy.*.rec
 
+# Sets hs and hd to the sha256 of $1 (on the node) and $2 (on the claim), hashed at once.
+pair() {
+  both=$( { h=$(sum "$2") && echo "d $h"; } & { h=$(sum "$1") && echo "s $h"; }; wait )
+  hs=$(printf '%s\n' "$both" | sed -n 's/^s //p')
+  hd=$(printf '%s\n' "$both" | sed -n 's/^d //p')
+}
+
 one() {
-  rel=$1 size=$2 s=$src/$1 d=$dst/$1 hs=""
+  rel=$1 size=$2 s=$src/$1 d=$dst/$1 before=""
   dir=${d%/*}; base=${d##*/}; t=$dir/.$base$P
   if [ -f "$d" ] && [ ! -L "$d" ] && [ "$(stat -c %s "$d")" = "$size" ]; then
-    # Both hashes at once (the node's file and the claim's read in parallel), no temp file.
-    both=$( { h=$(sum "$d") && echo "d $h"; } & { h=$(sum "$s") && echo "s $h"; }; wait )
-    hs=$(printf '%s\n' "$both" | sed -n 's/^s //p')
-    hd=$(printf '%s\n' "$both" | sed -n 's/^d //p')
+    pair "$s" "$d"
     [ -n "$hs" ] || { echo "ERROR cannot read $rel on the node"; return 1; }
     if [ "$hd" = "$hs" ]; then echo "FILE skipped $size $hs $rel"; return 0; fi
-    how=replaced
+    how=replaced before=$hs
   elif [ -e "$d" ] || [ -L "$d" ]; then how=replaced
   else how=copied
   fi
   mkdir -p "$dir" || { echo "ERROR cannot create ${dir#"$dst"/}"; return 1; }
-  h=$(tee "$t" < "$s" | hash) || { echo "ERROR cannot read $rel on the node"; return 1; }
-  h=${h%% *}
+  # cp moves the bytes in the kernel where it can; both files are then hashed at once.
+  rm -f "$t"; cp "$s" "$t" 2> /dev/null || true
   wrote=$(stat -c %s "$t" 2>/dev/null || echo 0)
   if [ "$wrote" != "$size" ]; then
     rm -f "$t"; echo "ERROR wrote $wrote of $size bytes of $rel (is the claim full?)"; return 1
   fi
-  if [ -n "$hs" ] && [ "$hs" != "$h" ]; then
+  pair "$s" "$t"
+  [ -n "$hs" ] || { rm -f "$t"; echo "ERROR cannot read $rel on the node"; return 1; }
+  if [ -n "$before" ] && [ "$before" != "$hs" ]; then
     rm -f "$t"; echo "ERROR $rel changed on the node during the copy"; return 1
   fi
-  if [ "$(sum "$t")" != "$h" ]; then
+  if [ "$hd" != "$hs" ]; then
     rm -f "$t"; echo "ERROR $rel differs from the source after the copy (sha256)"; return 1
   fi
   mv -f "$t" "$d" || { echo "ERROR cannot rename $rel into place"; return 1; }
-  echo "FILE $how $size $h $rel"
+  echo "FILE $how $size $hd $rel"
 }
 
 # Largest file first, each to the least loaded lane: the shards spread evenly over the lanes.
@@ -491,3 +497,30 @@ def size_problem(claim: Mapping[str, Any], model_bytes: int | None) -> str | Non
     if capacity is None or capacity >= model_bytes:
         return None
     return f"it holds {size} and the model is {human_bytes(model_bytes)} (the model-agent's report)"
+
+
+def copy_notes(jobs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`status MODEL`'s lines about the copy Jobs of that model, with the command that follows
+    one (its progress is in the pod's log, which `status` does not read)."""
+    notes = []
+    for job in sorted(
+        jobs,
+        key=lambda j: (dig(j, "metadata", "namespace") or "", dig(j, "metadata", "name") or ""),
+    ):
+        namespace = dig(job, "metadata", "namespace")
+        volumes = dig(job, "spec", "template", "spec", "volumes") or []
+        claim = next(
+            (
+                dig(v, "persistentVolumeClaim", "claimName")
+                for v in volumes
+                if v.get("name") == TARGET_VOLUME
+            ),
+            None,
+        )
+        state = job_finished(job) or "Running"
+        source = dig(job, "metadata", "annotations", SOURCE_PATH_ANNOTATION) or "?"
+        notes.append(
+            f"copy to claim {namespace}/{claim} from {source}: {state}; progress:"
+            f" kubectl ome-pvc copy --status --claim {claim} -n {namespace}"
+        )
+    return notes

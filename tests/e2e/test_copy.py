@@ -142,6 +142,8 @@ def test_copy_runs_on_the_source_node_and_leaves_nothing(
     manifest = json.loads((target / ".ome-pvc-copy.json").read_text())
     assert manifest["sourceNode"] == NODE and manifest["count"] == len(FILES)
     assert f"copied {len(FILES)} files" in result.stdout
+    # Progress, as plain lines off a terminal: files and bytes done of the total.
+    assert f"{len(FILES)}/{len(FILES)} files, " in result.stderr
     assert f"kubectl ome-pvc verify {CLAIM} -n {s.namespace}" in result.stderr
     assert f"--claim {CLAIM}" in result.stderr.splitlines()[-1]  # patch comes last
     # The sub-path is recorded on the claim for patch and verify.
@@ -203,6 +205,12 @@ def test_keep_job_and_no_wait_then_status(
     assert kept["spec"]["ttlSecondsAfterFinished"] == 24 * 3600
     busy = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace)
     assert busy.exit_code == 1 and "already running" in busy.stderr
+    shown = plugin("status", s.model)
+    assert shown.exit_code == 0, shown.output
+    assert (
+        f"copy to claim {s.namespace}/{CLAIM} from {NODE}:{s.path}: Running; progress:"
+        f" kubectl ome-pvc copy --status --claim {CLAIM} -n {s.namespace}"
+    ) in shown.stderr
     with s.kubelet(monkeypatch):
         assert eventually(
             lambda: c.job_finished(s.admin.get(r.JOBS, job, s.namespace)) == "Complete", 30
@@ -213,6 +221,15 @@ def test_keep_job_and_no_wait_then_status(
     assert doc["state"] == "Complete" and doc["node"] == NODE
     assert doc["progress"]["files"] == {"done": len(FILES), "total": len(FILES)}
     assert doc["progress"]["done"] is True
+    s.admin.delete(r.JOBS, job, s.namespace, propagation="Background")
+    assert eventually(lambda: s.admin.get_or_none(r.JOBS, job, s.namespace) is None, 20)
+
+    # --keep-job: followed to its end like any copy, then left for a look.
+    with s.kubelet(monkeypatch):
+        kept_run = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace, "--keep-job")
+    assert kept_run.exit_code == 0, kept_run.output
+    left = s.admin.get(r.JOBS, job, s.namespace)
+    assert c.job_finished(left) == "Complete" and "ttlSecondsAfterFinished" not in left["spec"]
     s.admin.delete(r.JOBS, job, s.namespace, propagation="Background")
 
 
@@ -322,3 +339,18 @@ def test_read_only_many_claim_is_refused(plugin: Plugin, setup: Setup) -> None:
         assert s.jobs_and_pods() == []
     finally:
         s.admin.delete(r.PVS, m.pv_name(s.namespace, "ro-nfs"))
+
+
+def test_timeout_or_no_log_still_cleans_up(plugin: Plugin, setup: Setup) -> None:
+    """No stand-in here: nothing runs the container, so no log ever shows the copy done. The
+    command gives up (at --timeout, or when kwok reports the pod done without a log) and
+    deletes what it made."""
+    s = setup
+    result = plugin("copy", s.model, "--claim", CLAIM, "-n", s.namespace, "--timeout", "3s")
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "did not finish within 3s" in last or "the copy failed" in last, last
+    assert "it resumes" in last or "raise --timeout" in last
+    assert f"job/{c.job_name(CLAIM)} and its pod deleted" in result.stderr
+    assert s.nothing_left()
+    assert list((s.claim_dir).iterdir()) == []

@@ -217,6 +217,9 @@ def test_shared_storage_route_end_to_end(
         with StandInKubelet(admin, namespace, monkeypatch, host_root=host, claims=kubelet_claims):
             copied = plugin("copy", f"basemodel/{MODEL}", "--claim", CLAIM, "-n", namespace)
             assert copied.exit_code == 0, copied.output
+            assert copied.stderr.rstrip().endswith(
+                f"kubectl ome-pvc patch llama -n {namespace} --claim {CLAIM}"
+            )
             assert (tmp_path / "claim" / sub_path / "config.json").read_text() == "{}"
             verified = plugin("verify", CLAIM, "-n", namespace, "--timeout", "60s")
             assert verified.exit_code == 0, verified.output

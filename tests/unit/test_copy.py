@@ -487,3 +487,14 @@ def test_progress_display(
 def test_size_problem(claim: dict[str, Any], model_bytes: int | None, problem: str | None) -> None:
     found = c.size_problem(claim, model_bytes)
     assert found == problem if problem is None else (found is not None and problem in found)
+
+
+def test_copy_notes_for_status() -> None:
+    job = _job()
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert c.copy_notes([job, _job(namespace="a")]) == [
+        "copy to claim a/models from gpu-node-2:/raid/models/meta/llama: Running; progress:"
+        " kubectl ome-pvc copy --status --claim models -n a",
+        "copy to claim team-a/models from gpu-node-2:/raid/models/meta/llama: Complete;"
+        " progress: kubectl ome-pvc copy --status --claim models -n team-a",
+    ]

@@ -87,6 +87,10 @@ class FakeClient:
     context = "local"
     verbose = 0
 
+    def list(self, *args: Any, **kwargs: Any) -> Iterator[Obj]:
+        """No copy Jobs (the only list `status MODEL` makes past gather)."""
+        return iter(())
+
 
 class FakeStream:
     """`gather.OverviewStream` over Sources read already: the early part, then the models,
