@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kubectl_omepvc import cli
+from kubectl_omepvc.api import probe
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
@@ -182,3 +183,26 @@ def labelled(admin: Client, isvc: ome.Isvc) -> Iterator[ome.Isvc]:
     ome.label_nodes(admin, isvc.label_key, "Ready", KWOK_NODES)
     yield isvc
     ome.label_nodes(admin, isvc.label_key, None, KWOK_NODES)
+
+
+@pytest.fixture
+def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
+    """The model CRDs of OME with native pvc:// support (hack/crds-native-pvc), for the test
+    only; hack/crds, as `hack/local-cluster up` installs them, afterwards."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack" / "crds-native-pvc")
+    )
+    try:
+        ome.wait_for(
+            lambda: probe.probe(admin).native_pvc, bool, what="the native-pvc schema to be served"
+        )
+        yield
+    finally:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack" / "crds")
+        )
+        ome.wait_for(
+            lambda: probe.probe(admin).native_pvc,
+            lambda v: v is False,
+            what="the released schema again",
+        )
