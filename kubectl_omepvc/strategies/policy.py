@@ -36,6 +36,7 @@ from kubectl_omepvc.strategies import (
     reworded,
     strip_server_fields,
     workload_ops,
+    write_each,
 )
 
 if TYPE_CHECKING:
@@ -187,17 +188,15 @@ class PolicyStrategy:
             )
 
         # 4. each workload once, with its record.
-        try:
-            for workload, _ in planned:
-                answer = patch_workload(client, workload, ops_for, log=job.log)
-                outcome.objects.append(strip_server_fields({**answer, "kind": workload["kind"]}))
-                outcome.actions.append(f"{w.display(workload)} patched")
-        except errors.PluginError as exc:
-            raise reworded(
-                exc,
-                f" (policy {name} is in place)",
-                "run the command again to finish, or `kubectl ome-pvc unpatch` to undo",
-            ) from None
+        def patch(workload: Obj) -> Obj:
+            return patch_workload(client, workload, ops_for, log=job.log)
+
+        write_each(
+            [(wl, patch) for wl, _ in planned],
+            outcome,
+            "patched",
+            in_place=f"policy {name} is in place",
+        )
         outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
         return outcome
 
