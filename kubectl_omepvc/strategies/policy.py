@@ -232,11 +232,11 @@ def undo(
     mode: DryRun,
     log: Log,
 ) -> Outcome:
-    """Delete the binding and the policy, then restore each workload exactly.
+    """Delete the binding, restore each workload exactly, then delete the policy.
 
-    The policy goes first: while it is served it would turn each restoring write back into the
-    claim. Each workload is restored from its own record, or from the policy's copy when OME's
-    last full Update dropped the workload's annotation.
+    The binding goes first: while it binds the policy, each restoring write would be turned
+    back into the claim. Each workload is restored from its own record, or from the policy's
+    copy when OME's last full Update dropped the workload's annotation; so the policy goes last.
     """
     from kubectl_omepvc.strategies import deployment
 
@@ -272,10 +272,20 @@ def undo(
         restored.strategy = NAME
         restored.actions = deleted + restored.actions
         return restored
+    # The binding first: without it the policy rewrites nothing. The policy itself goes last,
+    # as it holds the records of workloads whose own annotation OME's Update dropped: when a
+    # restore fails, `unpatch` finds them there again.
     client.delete(bindings, name)
-    client.delete(policies, name)
     wait_until_released(client, workloads, records, model)
-    restored = deployment.undo(client, workloads, DryRun.NONE, log, records)
+    try:
+        restored = deployment.undo(client, workloads, DryRun.NONE, log, records)
+    except errors.PluginError as exc:
+        raise reworded(
+            exc,
+            f" (binding {name} deleted; policy {name} kept with the records)",
+            "run `kubectl ome-pvc unpatch` again to finish",
+        ) from None
+    client.delete(policies, name)
     restored.strategy = NAME
     restored.actions = deleted + restored.actions
     return restored
