@@ -400,3 +400,104 @@ def test_create_refused_at_each_write(
         assert admin.get_or_none(r.BASE_MODELS, model, namespace) is not None
     finally:
         admin.delete(r.PVS, pv)
+
+
+# --- the same fault from a real admission policy ------------------------------------------------
+
+VAP = r.ResourceRef("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "", False)
+VAP_BINDING = r.ResourceRef(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "", False
+)
+
+
+@pytest.fixture
+def frozen_engine(admin: Client, namespace: str) -> Iterator[str]:
+    """A ValidatingAdmissionPolicy denying stored updates of Deployment llama-engine (dry runs
+    pass), as a policy an admin added meanwhile would; yields its name."""
+    name = f"{namespace}-frozen-engine"
+    admin.create(
+        VAP,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                         "resources": ["deployments"]}
+                    ]
+                },
+                "matchConditions": [
+                    {"name": "real-writes", "expression": "!request.dryRun"},
+                    {"name": "engine", "expression": "object.metadata.name == 'llama-engine'"},
+                ],
+                "validations": [{"expression": "false", "message": "the engine is frozen"}],
+            },
+        },
+    )  # fmt: skip
+    admin.create(
+        VAP_BINDING,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                },
+            },
+        },
+    )
+    try:
+        yield name
+    finally:
+        admin.delete(VAP_BINDING, name)
+        admin.delete(VAP, name)
+
+
+def test_a_real_admission_policy_refusing_the_second_workload(
+    plugin: Plugin,
+    admin: Client,
+    namespace: str,
+    two_deployments: ome.Isvc,
+    frozen_engine: str,
+) -> None:
+    before = state(admin, namespace)
+    args = (*PATCH, "-n", namespace, "--strategy", "deployment", "--settle", "0")
+
+    def refused() -> Result | None:
+        result = plugin(*args)
+        if result.exit_code == 0:  # the policy was not served yet: start again
+            undone = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
+            assert undone.exit_code == 0, undone.output
+            return None
+        return result
+
+    result = ome.wait_for(refused, bool, what="the admission policy to take effect")
+    message = result.stderr.strip().splitlines()[-1]
+    assert "the engine is frozen" in message
+    assert "deployment.apps/llama-decoder patched already" in message
+    assert "run the command again to finish" in message
+    after = state(admin, namespace)
+    assert after["workloads"]["deployment/llama-decoder"]["record"]
+    assert (
+        after["workloads"]["deployment/llama-engine"]
+        == before["workloads"]["deployment/llama-engine"]
+    )
+    assert_findable(admin, namespace)
+    # The admin lifts the policy; the message's way finishes the switch, unpatch undoes it.
+    admin.delete(VAP_BINDING, frozen_engine)
+    admin.delete(VAP, frozen_engine)
+
+    def finished() -> bool:
+        return plugin(*args).exit_code == 0
+
+    ome.wait_for(finished, bool, what="the lifted policy to stop denying")
+    assert all(w["record"] for w in state(admin, namespace)["workloads"].values())
+    undone = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
+    assert undone.exit_code == 0, undone.output
+    assert state(admin, namespace) == before
