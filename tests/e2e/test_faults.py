@@ -27,7 +27,7 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests.e2e import ome_controller as ome
 from tests.e2e import relay
-from tests.e2e.conftest import POLICY_VERSION, Cluster, Plugin
+from tests.e2e.conftest import POLICY_VERSION, VAP, VAP_BINDING, Cluster, Plugin, create_denial
 
 Obj = dict[str, Any]
 CLAIM = "models"
@@ -404,54 +404,16 @@ def test_create_refused_at_each_write(
 
 # --- the same fault from a real admission policy ------------------------------------------------
 
-VAP = r.ResourceRef("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "", False)
-VAP_BINDING = r.ResourceRef(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "", False
-)
-
 
 @pytest.fixture
 def frozen_engine(admin: Client, namespace: str) -> Iterator[str]:
     """A ValidatingAdmissionPolicy denying stored updates of Deployment llama-engine (dry runs
     pass), as a policy an admin added meanwhile would; yields its name."""
     name = f"{namespace}-frozen-engine"
-    admin.create(
-        VAP,
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
-                         "resources": ["deployments"]}
-                    ]
-                },
-                "matchConditions": [
-                    {"name": "real-writes", "expression": "!request.dryRun"},
-                    {"name": "engine", "expression": "object.metadata.name == 'llama-engine'"},
-                ],
-                "validations": [{"expression": "false", "message": "the engine is frozen"}],
-            },
-        },
-    )  # fmt: skip
-    admin.create(
-        VAP_BINDING,
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {
-                "policyName": name,
-                "validationActions": ["Deny"],
-                "matchResources": {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-                },
-            },
-        },
-    )
+    rule = {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+            "resources": ["deployments"]}  # fmt: skip
+    when = "object.metadata.name == 'llama-engine'"
+    create_denial(admin, name, namespace, rule, when, "the engine is frozen")
     try:
         yield name
     finally:
