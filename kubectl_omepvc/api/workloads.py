@@ -59,14 +59,33 @@ def display(workload: Mapping[str, Any]) -> str:
 
 
 def get_isvc(client: Client, namespace: str, name: str) -> Obj:
-    """The InferenceService, or an `InputError` that says where it was looked for."""
+    """The InferenceService, or an `InputError` that says where it was looked for (a
+    `NotFound` saying OME is not installed when the server serves no InferenceServices)."""
     try:
         return client.get(r.INFERENCE_SERVICES, name, namespace)
     except errors.NotFound:
+        if not _isvcs_served(client):
+            where = f' in context "{client.context}"' if client.context else ""
+            raise errors.NotFound(
+                f"OME is not installed{where}: the server does not serve "
+                f"{r.INFERENCE_SERVICES.display}/{r.INFERENCE_SERVICES.version}",
+                "install OME's CRDs, or pick the cluster with --context",
+            ) from None
         raise errors.InputError(
             f'inferenceservice "{name}" not found in namespace {namespace}',
             f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
         ) from None
+
+
+def _isvcs_served(client: Client) -> bool:
+    """Whether discovery (readable by every user) lists InferenceServices."""
+    from kubectl_omepvc.core import capabilities
+
+    try:
+        found = client.get_raw(f"/apis/{r.OME_GROUP}/{r.OME_VERSION}")
+    except errors.NotFound:
+        return False
+    return r.INFERENCE_SERVICES.plural in capabilities.resource_names(found)
 
 
 def is_owned_by(obj: Mapping[str, Any], isvc: Mapping[str, Any]) -> bool:

@@ -257,7 +257,16 @@ def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]
                     events or "raise --timeout, or check --image and the node",
                 )
             node = dig(last, "spec", "nodeName")
-            log = api_storage.read_pod_log(client, namespace, name, v.CONTAINER_NAME)
+            try:
+                log = api_storage.read_pod_log(client, namespace, name, v.CONTAINER_NAME)
+            except errors.PluginError as exc:
+                # The server answers for the node's kubelet: "not found" here means the log,
+                # not the pod, which finished a moment ago.
+                raise errors.PluginError(
+                    f"pod {name} finished on {node or 'its node'}, but its log could not be"
+                    f" read ({exc.message})",
+                    "check that `kubectl logs` works for pods on that node, then run verify again",
+                ) from None
     finally:
         if created:
             common.note(f"pod {name} deleted")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kubectl_omepvc import errors
@@ -259,6 +259,38 @@ def reworded(exc: errors.PluginError, add: str, hint: str | None = None) -> erro
     if exc.hint and message.endswith(f": {exc.hint}"):
         message = message[: -len(exc.hint) - 2]
     return type(exc)(f"{message}{add}", hint if hint is not None else exc.hint)
+
+
+FINISH_HINT = "run the command again to finish, or `kubectl ome-pvc unpatch` to undo"
+
+
+def write_each(
+    writes: Sequence[tuple[Obj, Callable[[Obj], Obj]]],
+    outcome: Outcome,
+    verb: str,
+    hint: str = FINISH_HINT,
+    in_place: str = "",
+) -> None:
+    """Each `(workload, write)` in turn, its answer and `<workload> <verb>` into `outcome`.
+
+    When one fails after others were written, the error names what is in place (`in_place`,
+    and the workloads written so far) and `hint` says how to finish: nothing half-done goes
+    unmentioned.
+    """
+    from kubectl_omepvc.api import workloads as w
+
+    done: list[str] = []
+    try:
+        for workload, write in writes:
+            answer = write(workload)
+            outcome.objects.append(strip_server_fields({**answer, "kind": workload["kind"]}))
+            outcome.actions.append(f"{w.display(workload)} {verb}")
+            done.append(w.display(workload))
+    except errors.PluginError as exc:
+        parts = [p for p in (in_place, f"{', '.join(done)} {verb} already" if done else "") if p]
+        if not parts:
+            raise
+        raise reworded(exc, f" ({'; '.join(parts)})", hint) from None
 
 
 def workload_ops(target: Target, workload: Obj, strategy: str) -> list[jp.Operation]:

@@ -31,6 +31,7 @@ from kubectl_omepvc.strategies import (
     plan_workloads,
     strip_server_fields,
     workload_ops,
+    write_each,
 )
 
 if TYPE_CHECKING:
@@ -89,10 +90,11 @@ class DeploymentStrategy:
             outcome.actions = [f"{w.display(wl)} patched{suffix}" for wl, _ in planned]
             return outcome
         patched_at = time.monotonic()
-        for workload, _ in planned:
-            answer = patch_workload(client, workload, ops_for, log=job.log)
-            outcome.objects.append(strip_server_fields({**answer, "kind": workload["kind"]}))
-            outcome.actions.append(f"{w.display(workload)} patched")
+
+        def patch(workload: Obj) -> Obj:
+            return patch_workload(client, workload, ops_for, log=job.log)
+
+        write_each([(wl, patch) for wl, _ in planned], outcome, "patched")
         outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
         if settings.settle > 0:
             job.log(
@@ -229,9 +231,15 @@ def undo(
         outcome.objects = [strip_server_fields(a) for a in answers]
         outcome.actions = [f"{w.display(wl)} restored{suffix}" for wl, _ in plans]
         return outcome
-    for workload, record in plans:
-        answer = patch_workload(client, workload, ops_for(record), log=log)
-        outcome.objects.append(strip_server_fields({**answer, "kind": workload["kind"]}))
-        outcome.actions.append(f"{w.display(workload)} restored")
+
+    def restore(record: Mapping[str, Any] | None) -> Callable[[Obj], Obj]:
+        return lambda workload: patch_workload(client, workload, ops_for(record), log=log)
+
+    write_each(
+        [(wl, restore(rec)) for wl, rec in plans],
+        outcome,
+        "restored",
+        "run `kubectl ome-pvc unpatch` again to finish",
+    )
     outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
     return outcome

@@ -36,6 +36,7 @@ from kubectl_omepvc.strategies import (
     reworded,
     strip_server_fields,
     workload_ops,
+    write_each,
 )
 
 if TYPE_CHECKING:
@@ -187,17 +188,15 @@ class PolicyStrategy:
             )
 
         # 4. each workload once, with its record.
-        try:
-            for workload, _ in planned:
-                answer = patch_workload(client, workload, ops_for, log=job.log)
-                outcome.objects.append(strip_server_fields({**answer, "kind": workload["kind"]}))
-                outcome.actions.append(f"{w.display(workload)} patched")
-        except errors.PluginError as exc:
-            raise reworded(
-                exc,
-                f" (policy {name} is in place)",
-                "run the command again to finish, or `kubectl ome-pvc unpatch` to undo",
-            ) from None
+        def patch(workload: Obj) -> Obj:
+            return patch_workload(client, workload, ops_for, log=job.log)
+
+        write_each(
+            [(wl, patch) for wl, _ in planned],
+            outcome,
+            "patched",
+            in_place=f"policy {name} is in place",
+        )
         outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
         return outcome
 
@@ -233,11 +232,11 @@ def undo(
     mode: DryRun,
     log: Log,
 ) -> Outcome:
-    """Delete the binding and the policy, then restore each workload exactly.
+    """Delete the binding, restore each workload exactly, then delete the policy.
 
-    The policy goes first: while it is served it would turn each restoring write back into the
-    claim. Each workload is restored from its own record, or from the policy's copy when OME's
-    last full Update dropped the workload's annotation.
+    The binding goes first: while it binds the policy, each restoring write would be turned
+    back into the claim. Each workload is restored from its own record, or from the policy's
+    copy when OME's last full Update dropped the workload's annotation; so the policy goes last.
     """
     from kubectl_omepvc.strategies import deployment
 
@@ -273,10 +272,20 @@ def undo(
         restored.strategy = NAME
         restored.actions = deleted + restored.actions
         return restored
+    # The binding first: without it the policy rewrites nothing. The policy itself goes last,
+    # as it holds the records of workloads whose own annotation OME's Update dropped: when a
+    # restore fails, `unpatch` finds them there again.
     client.delete(bindings, name)
-    client.delete(policies, name)
     wait_until_released(client, workloads, records, model)
-    restored = deployment.undo(client, workloads, DryRun.NONE, log, records)
+    try:
+        restored = deployment.undo(client, workloads, DryRun.NONE, log, records)
+    except errors.PluginError as exc:
+        raise reworded(
+            exc,
+            f" (binding {name} deleted; policy {name} kept with the records)",
+            "run `kubectl ome-pvc unpatch` again to finish",
+        ) from None
+    client.delete(policies, name)
     restored.strategy = NAME
     restored.actions = deleted + restored.actions
     return restored

@@ -226,3 +226,49 @@ def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
 def minimal_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
     """Released OME installed from its minimal CRDs: a schemaless model status."""
     yield from _swap_crds(cluster, admin, "crds-minimal", None)
+
+
+VAP = r.ResourceRef("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "", False)
+VAP_BINDING = r.ResourceRef(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "", False
+)
+
+
+def create_denial(
+    admin: Client, name: str, namespace: str, rule: dict[str, Any], when: str, message: str
+) -> None:
+    """A ValidatingAdmissionPolicy and binding denying, in `namespace`, the stored writes (dry
+    runs pass) that `rule` matches and the CEL `when` holds for; `message` is the denial's.
+    Delete both (VAP, VAP_BINDING, `name`) afterwards."""
+    admin.create(
+        VAP,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [rule]},
+                "matchConditions": [
+                    {"name": "real-writes", "expression": "!request.dryRun"},
+                    {"name": "these", "expression": when},
+                ],
+                "validations": [{"expression": "false", "message": message}],
+            },
+        },
+    )
+    admin.create(
+        VAP_BINDING,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                },
+            },
+        },
+    )

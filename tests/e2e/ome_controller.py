@@ -8,6 +8,12 @@ compare the whole spec ignoring `replicas`, and on any difference send a full Up
 the model the way OME does (a BaseModel in the isvc's namespace first, then a
 ClusterBaseModel, unless `spec.model.kind` says which) and uses none of the plugin's code.
 
+It renders workloads on its own, from OME v0.1.5's source (`components/base.go`: the model's
+hostPath volume appended, its read-only mount on `ome-container`, `MODEL_PATH`, the nodeSelector
+on the model label; `reconcilers/deployment`: `app` label and selector) and not with
+`tests/factories.py`: the unit tests build their OME objects with that factory, and a re-enactment
+sharing it would confirm the factory's mistakes instead of catching them.
+
 The setup helpers create what OME would have: the model, the isvc, then its workloads with a
 controller ownerReference carrying the isvc's uid.
 """
@@ -22,14 +28,109 @@ from typing import Any
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import Client
-from kubectl_omepvc.core import manifests, naming
+from kubectl_omepvc.core import manifests
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
-from tests import factories
 
 Obj = dict[str, Any]
-MODELS_ROOT = factories.MODELS_ROOT
+MODELS_ROOT = "/raid/models"  # OME's kustomize default for the model-agent's host directory
 COMPONENT_LABEL = "component"
+OME_API_VERSION = "ome.io/v1beta1"
+ENGINE_IMAGE = "docker.io/lmsysorg/sglang:v0.4.6"
+DSHM_VOLUME: Obj = {"name": "dshm", "emptyDir": {"medium": "Memory"}}  # the runtime's shm
+DSHM_MOUNT: Obj = {"name": "dshm", "mountPath": "/dev/shm"}
+LABEL_NAME_MAX = 49  # constants.MaxLabelNameLength: 63 - len("models.ome.io") - 1
+
+
+# --- OME's rendering ---------------------------------------------------------------------------
+
+
+def ome_label_key(kind: ModelKind, model: str, namespace: str) -> str:
+    """constants.GetClusterBaseModelLabel / GetBaseModelLabel, for names that fit unshortened
+    (the re-enactment's setups use short names; OME hashes longer ones)."""
+    if kind is ModelKind.CLUSTER:
+        name = f"clusterbasemodel.{model}"
+    else:
+        name = f"{namespace}.basemodel.{model}"
+    if len(name) > LABEL_NAME_MAX:
+        raise AssertionError(f"re-enactment renders short label names only, not {name}")
+    return f"models.ome.io/{name}"
+
+
+def render_deployment(
+    isvc: Obj,
+    model: Obj,
+    kind: ModelKind,
+    component: str = "engine",
+    *,
+    runtime_volumes: Sequence[Obj] = (DSHM_VOLUME,),
+    replicas: int = 1,
+) -> Obj:
+    """The `<isvc>-<component>` Deployment OME v0.1.5 renders for a model with `storage.path`.
+
+    The runtime's volumes come first and the model's hostPath is appended (its index varies);
+    `app` is the only selector key. The router gets only the volume (`router.go` calls
+    UpdatePodSpecVolumes alone): no mount, no MODEL_PATH, no nodeSelector on the model label.
+    """
+    isvc_name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
+    model_name = model["metadata"]["name"]
+    path = model["spec"]["storage"]["path"]
+    name = f"{isvc_name}-{component}"
+    labels = {
+        "app": name,
+        "ome.io/inferenceservice": isvc_name,
+        COMPONENT_LABEL: component,
+        "base-model-name": model_name,
+    }
+    mounts = [dict(DSHM_MOUNT)] if any(v["name"] == "dshm" for v in runtime_volumes) else []
+    container: Obj = {"name": "ome-container", "image": ENGINE_IMAGE}
+    if component == "router":
+        container["name"] = "router"
+    else:
+        container["env"] = [{"name": "MODEL_PATH", "value": path}]
+        mounts.append({"name": model_name, "mountPath": path, "readOnly": True})
+    if mounts:
+        container["volumeMounts"] = mounts
+    pod_spec: Obj = {
+        "containers": [container],
+        "volumes": [
+            *(dict(v) for v in runtime_volumes),
+            {"name": model_name, "hostPath": {"path": path, "type": ""}},
+        ],
+    }
+    if component != "router":
+        pod_spec["nodeSelector"] = {ome_label_key(kind, model_name, namespace): "Ready"}
+    owner = {
+        "apiVersion": OME_API_VERSION,
+        "kind": "InferenceService",
+        "name": isvc_name,
+        "uid": isvc["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": {
+                "ome.io/deploymentMode": "RawDeployment",
+                "ome.io/base-model-name": model_name,
+                "ome.io/serving-runtime": "srt-llama",
+            },
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": pod_spec,
+            },
+        },
+    }
 
 
 # --- OME's reconcile ---------------------------------------------------------------------------
@@ -55,17 +156,7 @@ def desired_engine(client: Client, namespace: str, isvc_name: str) -> Obj:
     """The engine Deployment OME renders for the isvc's current model (hostPath model)."""
     isvc = client.get(r.INFERENCE_SERVICES, isvc_name, namespace)
     kind, model = _model_of(client, isvc)
-    path = model["spec"]["storage"]["path"]
-    desired = factories.engine_deployment(
-        isvc_name,
-        model["metadata"]["name"],
-        path,
-        namespace=namespace,
-        model_kind=kind,
-        isvc_uid=isvc["metadata"]["uid"],
-    )
-    desired.pop("status")
-    return desired
+    return render_deployment(isvc, model, kind)
 
 
 def _spec_without_replicas(obj: Obj) -> Obj:
@@ -124,6 +215,8 @@ class Isvc:
     model_kind: ModelKind
     model_path: str
     label_key: str
+    isvc: Obj  # as the server returned it
+    model_object: Obj
     workloads: list[str] = dataclasses.field(default_factory=list)  # "kind/name"
 
     def get(self) -> Obj:
@@ -142,14 +235,22 @@ def create_model(
     path: str | None = "",
     uri: str | None = None,
 ) -> Obj:
-    """A BaseModel (or ClusterBaseModel) without finalizers (no OME controller removes them)."""
+    """A BaseModel (or ClusterBaseModel) without finalizers (no OME controller removes them);
+    `path=""` means `/raid/models/<namespace>/<name>` (`meta` for a ClusterBaseModel), None
+    none."""
+    storage: Obj = {"storageUri": uri if uri is not None else f"hf://meta-llama/{name}"}
+    if path is not None:
+        folder = namespace if kind is ModelKind.NAMESPACED else "meta"
+        storage["path"] = path or f"{MODELS_ROOT}/{folder}/{name}"
+    metadata: Obj = {"name": name}
     if kind is ModelKind.NAMESPACED:
-        model = factories.base_model(namespace, name, path=path, uri=uri)
-    else:
-        model = factories.cluster_base_model(name, path=path, uri=uri)
-    model["metadata"].pop("finalizers", None)
-    model["metadata"].pop("creationTimestamp", None)
-    model.pop("status", None)
+        metadata["namespace"] = namespace
+    model = {
+        "apiVersion": OME_API_VERSION,
+        "kind": kind.value,
+        "metadata": metadata,
+        "spec": {"vendor": "meta", "modelFormat": {"name": "safetensors"}, "storage": storage},
+    }
     ref = r.BASE_MODELS if kind is ModelKind.NAMESPACED else r.CLUSTER_BASE_MODELS
     return client.create(ref, model, namespace if kind is ModelKind.NAMESPACED else None)
 
@@ -171,8 +272,15 @@ def create_isvc(
     else:
         ref = r.BASE_MODELS if kind is ModelKind.NAMESPACED else r.CLUSTER_BASE_MODELS
         created = client.get(ref, model, namespace if kind is ModelKind.NAMESPACED else None)
-    isvc = factories.inference_service(namespace, name, model, kind=kind)
-    del isvc["metadata"]["uid"]
+    isvc = {
+        "apiVersion": OME_API_VERSION,
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "model": {"name": model, "kind": kind.value},
+            "engine": {"minReplicas": 1, "maxReplicas": 1},
+        },
+    }
     answer = client.create(r.INFERENCE_SERVICES, isvc, namespace)
     model_path = str((created["spec"]["storage"]).get("path") or "")
     return Isvc(
@@ -183,9 +291,9 @@ def create_isvc(
         model=model,
         model_kind=kind,
         model_path=model_path,
-        label_key=naming.model_label_key(
-            kind, model, namespace if kind is ModelKind.NAMESPACED else None
-        ),
+        label_key=ome_label_key(kind, model, namespace),
+        isvc=answer,
+        model_object=created,
     )
 
 
@@ -193,42 +301,18 @@ def component_deployment(
     isvc: Isvc,
     component: str = "engine",
     *,
-    extra_volumes: Sequence[Obj] = (factories.DSHM_VOLUME,),
+    extra_volumes: Sequence[Obj] = (DSHM_VOLUME,),
     replicas: int = 1,
 ) -> Obj:
     """OME's `<isvc>-<component>` Deployment; the router has the volume but mounts nothing."""
-    engine = factories.engine_deployment(
-        isvc.name,
-        isvc.model,
-        isvc.model_path,
-        namespace=isvc.namespace,
-        model_kind=isvc.model_kind,
-        isvc_uid=isvc.uid,
-        extra_volumes=extra_volumes,
-        extra_mounts=[factories.DSHM_MOUNT]
-        if any(v["name"] == "dshm" for v in extra_volumes)
-        else [],
+    return render_deployment(
+        isvc.isvc,
+        isvc.model_object,
+        isvc.model_kind,
+        component,
+        runtime_volumes=extra_volumes,
         replicas=replicas,
     )
-    engine.pop("status")
-    if component == "engine":
-        return engine
-    name = f"{isvc.name}-{component}"
-    meta = engine["metadata"]
-    meta["name"] = name
-    for labels in (meta["labels"], engine["spec"]["template"]["metadata"]["labels"]):
-        labels["app"] = name
-        labels[COMPONENT_LABEL] = component
-    engine["spec"]["selector"]["matchLabels"]["app"] = name
-    if component == "router":
-        container = engine["spec"]["template"]["spec"]["containers"][0]
-        container["name"] = "router"
-        container["volumeMounts"] = [
-            m for m in container["volumeMounts"] if m["name"] != isvc.model
-        ] or None
-        if container["volumeMounts"] is None:
-            del container["volumeMounts"]
-    return engine
 
 
 def create_workload(isvc: Isvc, workload: Obj) -> Obj:
@@ -239,16 +323,23 @@ def create_workload(isvc: Isvc, workload: Obj) -> Obj:
 
 
 def leader_worker_set(isvc: Isvc) -> Obj:
-    lws = factories.leader_worker_set(
-        isvc.name, isvc.model, isvc.model_path, namespace=isvc.namespace
-    )
-    lws.pop("status")
-    lws["metadata"]["ownerReferences"][0]["uid"] = isvc.uid
-    # OME's label key for this model kind (the factory assumes a ClusterBaseModel)
-    for template in lws["spec"]["leaderWorkerTemplate"].values():
-        if isinstance(template, dict):
-            template["spec"]["nodeSelector"] = {isvc.label_key: "Ready"}
-    return lws
+    """OME's MultiNode workload `lws-<isvc>-engine`: the engine's pod template as leader and
+    worker, the model volume and label on both."""
+    engine = component_deployment(isvc)
+    template = engine["spec"]["template"]
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {**engine["metadata"], "name": f"lws-{isvc.name}-engine"},
+        "spec": {
+            "replicas": 1,
+            "leaderWorkerTemplate": {
+                "size": 2,
+                "leaderTemplate": json.loads(json.dumps(template)),
+                "workerTemplate": json.loads(json.dumps(template)),
+            },
+        },
+    }
 
 
 # --- claims --------------------------------------------------------------------------------------

@@ -20,14 +20,10 @@ from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.errors import PluginError
 from tests import factories
-from tests.e2e.conftest import Plugin
+from tests.e2e.conftest import VAP, VAP_BINDING, Plugin, create_denial
 
 Obj = dict[str, Any]
 NODE_1, NODE_2 = "gpu-node-1", "gpu-node-2"
-VAP = r.ResourceRef("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "", False)
-VAP_BINDING = r.ResourceRef(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "", False
-)
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -424,44 +420,9 @@ def deny_real_claims(admin: Client, namespace: str) -> Iterator[None]:
     fails: the way a quota used up meanwhile, or a webhook that skips dry runs, would fail it.
     """
     name = f"{namespace}-deny-claims"
-    admin.create(
-        VAP,
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["persistentvolumeclaims"],
-                        }
-                    ]
-                },
-                "matchConditions": [{"name": "real-writes", "expression": "!request.dryRun"}],
-                "validations": [{"expression": "false", "message": "claims are frozen here"}],
-            },
-        },
-    )
-    admin.create(
-        VAP_BINDING,
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {
-                "policyName": name,
-                "validationActions": ["Deny"],
-                "matchResources": {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-                },
-            },
-        },
-    )
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+            "resources": ["persistentvolumeclaims"]}  # fmt: skip
+    create_denial(admin, name, namespace, rule, "true", "claims are frozen here")
 
     def denied() -> bool:
         probe = factories.pvc(namespace, f"probe-{secrets.token_hex(3)}", phase="Pending")

@@ -18,8 +18,9 @@ from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
-from kubectl_omepvc.errors import PluginError
+from kubectl_omepvc.errors import Invalid
 from tests.e2e.conftest import POLICY_VERSION
+from tests.expect import raises_exactly
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -91,6 +92,28 @@ def test_policy_rewrites_the_engine(admin: Client, namespace: str, with_policy: 
     assert mounts[0] == {"name": "dshm", "mountPath": "/dev/shm"}
     assert mounts[1] == ome.model_mount() | {"subPath": ome.SUB_PATH}
     assert spec["initContainers"][0]["volumeMounts"][0]["subPath"] == ome.SUB_PATH
+
+
+def test_policy_sets_the_sub_path_on_both_mounts_of_a_container_that_mounts_twice(
+    admin: Client, namespace: str, with_policy: str
+) -> None:
+    """The policy's CEL on the server: a container mounting the model twice gets the subPath on
+    both mounts (its first and last), one mounting it once on its only mount."""
+    workload = owned(ome.deployment(), namespace, with_policy)
+    containers = workload["spec"]["template"]["spec"]["containers"]
+    containers[0]["volumeMounts"].append(ome.model_mount(path="/copy"))
+    containers.append(
+        {"name": "sidecar", "image": "busybox", "volumeMounts": [ome.model_mount(path="/side")]}
+    )
+    spec = pod_spec(admin.create(r.DEPLOYMENTS, workload, namespace, dry_run=True))
+    assert spec["containers"][0]["volumeMounts"] == [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        ome.model_mount() | {"subPath": ome.SUB_PATH},
+        ome.model_mount(path="/copy") | {"subPath": ome.SUB_PATH},
+    ]
+    assert spec["containers"][1]["volumeMounts"] == [
+        ome.model_mount(path="/side") | {"subPath": ome.SUB_PATH}
+    ]
 
 
 def test_policy_rewrites_both_lws_templates(
@@ -195,5 +218,6 @@ def test_json_patch_round_trip(admin: Client, namespace: str, owner: str) -> Non
     before, after = created["spec"]["template"], restored["spec"]["template"]
     assert json.dumps(after, sort_keys=False) == json.dumps(before, sort_keys=False)
     assert jp.ANNOTATION not in restored["metadata"]["annotations"]
-    with pytest.raises(PluginError):  # the same undo again: its `test` ops no longer hold
+    # The same undo again: its `test` ops no longer hold, and the server says so (a bare 422).
+    with raises_exactly(Invalid, match="patch deployments.apps/llama-decoder"):
         admin.patch(r.DEPLOYMENTS, "llama-decoder", undo, namespace=namespace)

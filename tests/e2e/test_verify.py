@@ -220,3 +220,20 @@ def test_missing_claim(plugin: Plugin, namespace: str) -> None:
     result = plugin("verify", "nope", "-n", namespace)
     assert result.exit_code == 1
     assert f'claim "nope" not found in namespace {namespace}' in result.stderr
+
+
+def test_unreadable_pod_log_is_one_line_and_the_pod_is_deleted(
+    plugin: Plugin, admin: Client, namespace: str, claim: str
+) -> None:
+    """The pod finished, but the server cannot serve its log (kwok runs no kubelet to ask):
+    the real `pods/log` error reaches the user as one line, and the pod still goes."""
+    with PodWatcher(admin, namespace, claim, finish=True) as watcher:
+        result = plugin("verify", claim, "-n", namespace, "--timeout", "20s")
+    assert watcher.pod is not None, "the verify pod was never scheduled"
+    assert result.exit_code == 1, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    name = watcher.pod["metadata"]["name"]
+    assert f"pod {name} finished on {PV_NODE}, but its log could not be read (" in last, last
+    assert "`kubectl logs`" in last
+    assert "Traceback" not in result.output
+    assert no_pods_left(admin, namespace)

@@ -459,3 +459,51 @@ def test_every_rule_yields_stable_kebab_case_codes() -> None:
                 assert "\n" not in d.message
                 seen.add(d.code)
     assert {"pvc-uri-invalid", "unsupported-scheme", "model-disabled", "pvc-not-bound"} <= seen
+
+
+@pytest.mark.parametrize(
+    ("reason", "message", "next_"),
+    [
+        ("PVCNotFound", "the claim does not exist; OME looks for it in that namespace",
+         "kubectl get pvc -n NAMESPACE"),
+        ("PVCNotBound", "the claim is not Bound yet: check its storage class, a matching volume,"
+         " and whether the class waits for a first consumer",
+         "kubectl describe pvc CLAIM -n NAMESPACE"),
+        ("ExtractionFailed", "OME's metadata Job failed on the claim: check that the sub-path"
+         " holds the model and that its files are readable by the Job's user",
+         "kubectl get jobs -n NAMESPACE"),
+        ("ConfigMissing", "there is no config.json under the sub-path on the claim: check the"
+         " URI's sub-path", f"kubectl describe clusterbasemodel {CBM}"),
+    ],
+    ids=["not-found", "not-bound", "extraction", "config"],
+)  # fmt: skip
+def test_pvc_reason_without_a_readable_claim_says_so_in_placeholders(
+    reason: str, message: str, next_: str
+) -> None:
+    """OME's reason on a model whose URI names no claim: the words and the command to run use
+    placeholders, never another model's values."""
+    m = one(f.cluster_base_model(CBM, conditions=[f.condition("Ready", "False", reason, "")]))
+    d = only(diagnoses.condition_reasons(m, NATIVE))
+    assert (d.message, d.next) == (message, next_)
+
+
+@pytest.mark.parametrize(
+    ("model", "message", "next_"),
+    [
+        (f.cluster_base_model(CBM, uri="s3://b/x"),
+         "OME's model-agent cannot download s3:// URIs (unknown storage type): its nodes stay"
+         " Updating; use an hf:// or oci:// URI, or serve the weights from a claim",
+         f"kubectl edit clusterbasemodel {CBM}"),
+        (f.cluster_base_model(CBM, uri="HF://x"),
+         "OME does not recognise the scheme of 'HF://x' (schemes are lower-case: oci, hf, pvc,"
+         " ...)", f"kubectl edit clusterbasemodel {CBM}"),
+        (f.base_model("team-a", "qwen", uri="s3://b/x"),
+         "OME's model-agent cannot download s3:// URIs (unknown storage type): its nodes stay"
+         " Updating; use an hf:// or oci:// URI, or serve the weights from a claim",
+         "kubectl edit basemodel qwen -n team-a"),
+    ],
+    ids=["s3", "upper-case", "namespaced"],
+)  # fmt: skip
+def test_scheme_diagnoses_exactly(model: dict[str, Any], message: str, next_: str) -> None:
+    d = only(diagnoses.undownloadable_scheme(one(model), RELEASED))
+    assert (d.message, d.next, d.severity) == (message, next_, Severity.ERROR)

@@ -317,6 +317,35 @@ def test_engine_patch_operations_exactly() -> None:
     }
 
 
+def test_engine_restore_operations_exactly() -> None:
+    """The undo, as the server gets it: each element tested for the patched value, then put
+    back, and the record removed (the local apply_patch would take an unknown op for `add`)."""
+    workload = ome.deployment()
+    patched = jp.apply_patch(workload, patch_all(workload))
+    ops = jp.restore_patch(patched)
+    spec = "/spec/template/spec"
+    annotation = "/metadata/annotations/ome-pvc.io~1original"
+    assert [(o["op"], o["path"]) for o in ops] == [
+        ("test", f"{spec}/volumes/1"),
+        ("test", f"{spec}/containers/0/volumeMounts/1"),
+        ("test", f"{spec}/nodeSelector"),
+        ("test", annotation),
+        ("replace", f"{spec}/volumes/1"),
+        ("replace", f"{spec}/containers/0/volumeMounts/1"),
+        ("replace", f"{spec}/nodeSelector"),
+        ("remove", annotation),
+    ]
+    values = [o.get("value") for o in ops]
+    assert values[0] == {
+        "name": ome.MODEL,
+        "persistentVolumeClaim": {"claimName": ome.CLAIM, "readOnly": True},
+    }
+    assert values[1] == ome.model_mount() | {"subPath": ome.SUB_PATH}
+    assert values[2] == {}
+    assert values[3] == patched["metadata"]["annotations"][jp.ANNOTATION]
+    assert values[4:7] == [ome.model_volume(), ome.model_mount(), {ome.LABEL_KEY: "Ready"}]
+
+
 def test_patch_matches_the_transform() -> None:
     workload = ome.deployment(volume_index=3)
     patched = jp.apply_patch(workload, patch_all(workload))
@@ -549,12 +578,20 @@ def test_restore_refuses_when_the_volume_is_gone() -> None:
     original = ome.deployment()
     patched = jp.apply_patch(original, patch_all(original))
     del patched["spec"]["template"]["spec"]["volumes"][1]
-    with raises_exactly(InputError, match="no longer has a volume named"):
+    with raises_exactly(InputError) as info:
         jp.restore_patch(patched)
+    assert info.value.message == (
+        f"deployment/llama-engine no longer has a volume named {ome.MODEL}: the workload"
+        " changed since it was patched; restore it by hand"
+    )
 
 
 def test_unreadable_record_is_an_input_error() -> None:
     workload = ome.deployment()
     workload["metadata"]["annotations"][jp.ANNOTATION] = "{not json"
-    with raises_exactly(InputError, match="not a record this plugin can read"):
+    with raises_exactly(InputError) as info:
         jp.restore_patch(workload)
+    assert info.value.message == (
+        f"the {jp.ANNOTATION} annotation of deployment/llama-engine is not a record this plugin"
+        f" can read: restore the workload by hand, then remove the {jp.ANNOTATION} annotation"
+    )
