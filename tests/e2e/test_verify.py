@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from kubectl_omepvc.api import storage
-from kubectl_omepvc.api.client import JSON_PATCH, Client
+from kubectl_omepvc.api.client import JSON_PATCH, MERGE_PATCH, Client
 from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import verify as v
@@ -79,12 +79,15 @@ def claim(plugin: Plugin, admin: Client, namespace: str) -> Iterator[str]:
 
 
 class PodWatcher(threading.Thread):
-    """Records the verify pod as the server has it, while the command runs in the foreground
-    (nothing runs it: see the module docstring)."""
+    """Records the verify pod as the server has it, while the command runs in the foreground.
 
-    def __init__(self, admin: Client, namespace: str, claim: str) -> None:
+    With `finish` it also plays the kubelet (see the module docstring): once the pod
+    runs on a node it is marked Succeeded, and `log` is what the command reads as its log.
+    """
+
+    def __init__(self, admin: Client, namespace: str, claim: str, finish: bool = False) -> None:
         super().__init__(daemon=True)
-        self.admin, self.namespace = admin, namespace
+        self.admin, self.namespace, self.finish = admin, namespace, finish
         self.selector = f"{v.VERIFY_LABEL}={claim}"
         self.pod: Obj | None = None
         self.stop = threading.Event()
@@ -94,7 +97,31 @@ class PodWatcher(threading.Thread):
             for pod in self.admin.list(r.PODS, self.namespace, label_selector=self.selector):
                 if pod["spec"].get("nodeName"):
                     self.pod = self.pod or pod
+                    if self.finish and pod["status"].get("phase") == "Running":
+                        self._complete(pod)
             time.sleep(0.1)
+
+    def _complete(self, pod: Obj) -> None:
+        terminated = {"exitCode": 0, "reason": "Completed"}
+        status = {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {
+                    "name": v.CONTAINER_NAME,
+                    "image": pod["spec"]["containers"][0]["image"],
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": terminated},
+                }
+            ],
+        }
+        self.admin.request(
+            "PATCH",
+            r.PODS.path(self.namespace, pod["metadata"]["name"]) + "/status",
+            body={"status": status},
+            content_type=MERGE_PATCH,
+        )
 
     def __enter__(self) -> PodWatcher:
         self.start()
