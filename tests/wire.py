@@ -150,7 +150,9 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
 class _Proxy:
     """A tunnelling proxy; subclasses read the target address from the client."""
 
-    def __init__(self) -> None:
+    def __init__(self, connect_to: str | None = None) -> None:
+        # connect_to: the host every tunnel really goes to (loopback tests of remote names).
+        self.connect_to = connect_to
         self.targets: list[str] = []
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -170,7 +172,7 @@ class _Proxy:
         try:
             host, port = self.handshake(client)
             self.targets.append(f"{host}:{port}")
-            upstream = socket.create_connection((host, port), timeout=5)
+            upstream = socket.create_connection((self.connect_to or host, port), timeout=5)
             self.connected(client)
         except OSError:
             client.close()

@@ -488,20 +488,17 @@ def test_https_proxy_without_scheme_is_http_connect(tmp_path: Path) -> None:
     ca = pki.make_ca(tmp_path)
     cert = pki.issue(ca, tmp_path, "server", server_names=("api.example.test",))
     tls = wire.tls_server_context(str(cert.cert), str(cert.key))
-    with wire.recorder(tls) as server, wire.HttpProxy() as connect_proxy:
+    with wire.recorder(tls) as server, wire.HttpProxy(connect_to="127.0.0.1") as connect_proxy:
         cfg = config(
             {"certificate-authority": str(ca.cert), "tls-server-name": "api.example.test"},
             {"token": "t"},
         )
         cfg["clusters"][0]["cluster"]["server"] = f"https://10.255.0.1:{server.port}"
-        # The proxy connects to loopback whatever the request names: point it at the server.
-        connect_proxy.handshake = lambda client, orig=connect_proxy.handshake: (
-            ("127.0.0.1", orig(client)[1])
-        )
         t = transport.from_kubeconfig(cfg, {"HTTPS_PROXY": f"127.0.0.1:{connect_proxy.port}"})
         response = t.pool.request("GET", f"https://10.255.0.1:{server.port}/version")
         assert response.status == 200
         assert server.seen[0].path == "/version"
+        assert connect_proxy.targets == [f"10.255.0.1:{server.port}"]
 
 
 # -- client certificates from an exec plugin rotate --------------------------------------------
