@@ -197,7 +197,7 @@ def _ssl_reason(exc: BaseException) -> str:
 
 
 def _pool(
-    cluster: Mapping[str, Any], context: ssl.SSLContext, environ: Mapping[str, str]
+    cluster: Mapping[str, Any], context: ssl.SSLContext | None, environ: Mapping[str, str]
 ) -> urllib3.PoolManager:
     options: dict[str, Any] = {"ssl_context": context, "retries": False, "maxsize": 8}
     if cluster.get("tls-server-name"):
@@ -302,7 +302,7 @@ def from_kubeconfig(
     impersonation = impersonation_headers(user)
     if not server.lower().startswith("https://"):
         # client-go reads the user's credentials and TLS settings only for an https server.
-        plain = _pool(cluster, ssl.create_default_context(), environ)
+        plain = _pool(cluster, None, environ)  # no TLS: no CAs to load
         return Transport(server, lambda _cert: plain, impersonation=impersonation)
 
     if cluster.get("insecure-skip-tls-verify") and (

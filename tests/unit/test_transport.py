@@ -603,3 +603,26 @@ def test_package_never_imports_the_official_client() -> None:
         if re.search(r"^\s*(import|from)\s+kubernetes\b", path.read_text(), re.MULTILINE)
     ]
     assert offenders == []
+
+
+def test_expired_exec_certificate_gets_a_new_pool(tmp_path: Path) -> None:
+    ca = pki.make_ca(tmp_path / "pki")
+    certs = [pki.issue(ca, tmp_path / "pki", f"user{i}") for i in (1, 2)]
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([c.pem() for c in certs]))
+    pem = f"json.load(open({str(answers)!r}))[min(n, 2) - 1]"
+    script = counting_plugin(
+        tmp_path,
+        f"{{'clientCertificateData': {pem}, 'clientKeyData': {pem},"
+        " 'expirationTimestamp': '2000-01-01T00:00:00Z' if n == 1 else '2999-01-01T00:00:00Z'}",
+    )
+    t = transport.from_kubeconfig(
+        config({"certificate-authority": str(ca.cert)}, exec_user(script)), {}
+    )
+    first = t.connect()[0]
+    first.connection_from_url("https://example.test:6443")  # a pool with (idle) connections
+    second = t.connect()[0]  # the first answer had expired: the plugin ran again
+    assert second is not first
+    assert len(first.pools) == 0  # the old certificate's connections are closed
+    assert t.connect()[0] is second  # the second answer is still good
+    assert len(runs(tmp_path)) == 2
