@@ -58,6 +58,9 @@ def probe(opts: options.ConnectionOptions, namespace: bool) -> dict[str, Any]:
     except errors.PluginError as exc:
         result["outcome"] = outcome_of(exc)
         result["error"] = exc.format_message()
+    except (KeyError, TypeError, ValueError) as exc:  # an answer that is no SelfSubjectReview
+        result["outcome"] = "server-error"
+        result["error"] = repr(exc)
     return result
 
 

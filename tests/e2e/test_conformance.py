@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -271,6 +272,11 @@ CASES = [
         "cluster-flag-without-server",
         lambda w: many_contexts(w, "--cluster", "noserver"),
         expect="config",
+        kubectl_differs=(
+            "kubectl fills a cluster without a server with its deprecated default,"
+            " http://localhost:8080 (client-go's ClusterDefaults), and fails to connect there;"
+            " the plugin says the cluster has no server"
+        ),
     ),
     Case(
         "cluster-flag-without-server-and-server-flag",
@@ -418,7 +424,7 @@ CASES = [
     Case(
         "basic-auth",
         lambda w: only(w, "a", {"username": "a", "password": "b"}),
-        expect="unauthorized",
+        expect="forbidden",  # the server has no basic auth: the request is anonymous
     ),
     Case(
         "token-with-basic-auth",
@@ -528,7 +534,7 @@ CASES = [
             {
                 **admin(w),
                 "as": "someone-else",
-                "as-groups": ["x", "y"],
+                "as-groups": ["grp-x", "grp-y"],
                 "as-uid": "42",
                 "as-user-extra": {"scopes": ["a", "b"]},
             },
@@ -585,6 +591,12 @@ CASES = [
 def _classify_kubectl(stderr: str) -> str:
     """kubectl's failure, in the probe's words (see connection_probe.outcome_of)."""
     text = stderr.lower()
+    if "getting credentials" in text:  # the exec plugin failed before any connection
+        return "config"
+    if "was refused" in text:
+        return "connection"
+    if "you do not have permission" in text:  # kubectl's words for a 403 to whoami
+        return "forbidden"
     if "unable to connect to the server" in text or "dial tcp" in text:
         tls = any(word in text for word in ("x509", "tls:", "certificate"))
         return "tls" if tls else "connection"
@@ -668,7 +680,8 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ca = pki.Pair(state / "pki" / "ca.crt", state / "pki" / "ca.key")
     alice = pki.issue(ca, directory, "alice", subject="/CN=alice/O=devs/O=ops")
     other = pki.make_ca(directory / "other", "other-ca")
-    namespaces = ("conf-a", "conf-b")
+    suffix = secrets.token_hex(3)  # a namespace from an earlier run may still be terminating
+    namespaces = (f"conf-a-{suffix}", f"conf-b-{suffix}")
     for ns in namespaces:
         cluster.kubectl("create", "namespace", ns, check=False)
     cluster.kubectl("create", "serviceaccount", "robot", "-n", namespaces[0], check=False)
