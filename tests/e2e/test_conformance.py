@@ -577,6 +577,21 @@ CASES = [
     ),
     Case("in-cluster-unknown-context", lambda w: pod(w, "--context", "nope"), expect="config"),
     Case(
+        "in-cluster-server-and-token-flags",
+        lambda w: pod(
+            w, "--server", w.server, "--token", w.admin_token, "--certificate-authority", str(w.ca)
+        ),
+    ),
+    Case(
+        "in-cluster-server-flag",
+        lambda w: pod(w, "--server", w.server, "--certificate-authority", str(w.ca)),
+        expect="forbidden",  # the pod's own cluster is left: no service account, anonymous
+        kubectl_differs=(
+            "kubectl, left without credentials for --server, prompts for a username and"
+            " password (and fails on a closed stdin); the plugin never prompts and goes anonymous"
+        ),
+    ),
+    Case(
         "in-cluster-as-flag",
         lambda w: pod(w, "--token", w.admin_token, "--as", "jane"),
         kubectl_differs=(
