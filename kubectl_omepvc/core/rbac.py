@@ -75,7 +75,8 @@ LWS = "leaderworkerset.x-k8s.io"
 CREATE_RULES: tuple[Rule, ...] = (
     Rule("", ("namespaces",), READ_ONE),
     Rule("", ("nodes",), READ_ONE),
-    Rule("storage.k8s.io", ("storageclasses",), READ_ONE),
+    # the classless local StorageClass is applied alongside a local volume
+    Rule("storage.k8s.io", ("storageclasses",), ("get", "create", "patch")),
     Rule("", ("persistentvolumes", "persistentvolumeclaims"),
          ("get", "list", "watch", "create", "patch", "delete")),
     Rule(r.OME_GROUP, MODELS, ("get", "create", "patch", "delete")),

@@ -174,7 +174,8 @@ def create_nfs_registered(ctx: Context) -> list[Step]:
     claim = f"nfs-{secrets.token_hex(2)}"
     track_volume(ctx, claim)
     args = ["create", claim, "--nfs-server", "10.0.0.5", "--nfs-path", "/export/models",
-            "--size", "1Gi", "--register-model", "--timeout", "30s"]  # fmt: skip
+            "--size", "1Gi", "--sub-path", "qwen/qwen3-8b", "--register-model", f"basemodel/{claim}-model",
+            "--timeout", "30s"]  # fmt: skip
     return [(args, (0,))]
 
 
