@@ -75,8 +75,8 @@ LWS = "leaderworkerset.x-k8s.io"
 CREATE_RULES: tuple[Rule, ...] = (
     Rule("", ("namespaces",), READ_ONE),
     Rule("", ("nodes",), READ_ONE),
-    # the classless local StorageClass is applied alongside a local volume
-    Rule("storage.k8s.io", ("storageclasses",), ("get", "create", "patch")),
+    # the local StorageClass is applied with a local volume (and deleted again on failure)
+    Rule("storage.k8s.io", ("storageclasses",), ("get", "create", "patch", "delete")),
     Rule("", ("persistentvolumes", "persistentvolumeclaims"),
          ("get", "list", "watch", "create", "patch", "delete")),
     Rule(r.OME_GROUP, MODELS, ("get", "create", "patch", "delete")),
@@ -90,7 +90,7 @@ VERIFY_RULES: tuple[Rule, ...] = (
     Rule("", ("persistentvolumeclaims", "persistentvolumes", "nodes"), READ_ONE),
     Rule("apps", ("deployments",), READ_ONE),
     Rule(r.OME_GROUP, MODELS, READ_ONE),
-    Rule("", ("pods",), ("get", "list", "watch", "create", "delete")),
+    Rule("", ("pods",), ("get", "watch", "create", "delete")),
     Rule("", ("pods/log",), READ_ONE),
     Rule("", ("events",), ("list",)),
 )
