@@ -6,6 +6,11 @@ scenario of the command succeeds. Then, for every single permission (one verb on
 taken out of the roles, the scenarios run again as another fresh user: at least one of them must
 fail with a 403 naming that verb and resource (or, for a read the command can do without, warn
 naming it), and a failed run must have changed nothing.
+
+Covered: `create` and `verify` (create), `diff`, `patch` and `unpatch` with the policy and the
+deployment strategies. Not covered: the native strategy (it needs OME's native pvc:// CRDs,
+which this cluster does not serve), and the permissions listed in `UNEXERCISED`, whose paths the
+scenarios do not reach (each says which path).
 """
 
 from __future__ import annotations
@@ -221,6 +226,20 @@ CREATE_SCENARIOS = [
     Scenario("verify-timeout", verify_steps, pods, verify_claim),
 ]
 
+PATCH_PATHS = {
+    ("list", "inferenceservices"): "native: other isvcs still using a pvc:// model",
+    ("get", "clusterbasemodels"): "an isvc whose model is a ClusterBaseModel",
+    ("list", "persistentvolumeclaims"): "a claim not found in the isvc's namespace",
+    ("get", "storageclasses"): "a claim with a StorageClass (the scenario's is classless)",
+    ("list", "services"): "refusing a serverless (Knative) isvc",
+    ("get", "deployments"): "re-reading a workload after a write conflict",
+    ("get", "leaderworkersets"): "multi-node isvcs (LeaderWorkerSets)",
+    ("watch", "leaderworkersets"): "multi-node isvcs (LeaderWorkerSets)",
+    ("patch", "leaderworkersets"): "multi-node isvcs (LeaderWorkerSets)",
+    ("list", "pods"): "explaining a rollout that does not finish",
+    ("list", "events"): "explaining a rollout that does not finish",
+}
+
 # Permissions of paths no scenario here can reach, left out of the "needed" proof (each is in
 # the roles because the code calls it on that path): verify's log and engine lookup need a
 # kubelet and an isvc; --from-model needs the model-agent's DaemonSet; replacing a claim
@@ -234,6 +253,11 @@ UNEXERCISED = {
         ("watch", "persistentvolumes"): "waiting for a replaced volume to go (--force-conflicts)",
         ("list", "pods"): "whether a claim to replace is in use (--force-conflicts)",
     },
+    "patch-policy": {
+        **PATCH_PATHS,
+        ("patch", "mutatingadmissionpolicies"): "patching again adds workloads' records",
+    },
+    "patch-deployment": PATCH_PATHS,
 }
 
 
