@@ -61,3 +61,19 @@ def test_double_verbose_shows_status_and_time(
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"kubectl-ome-pvc: GET {server.url}/version"
     assert lines[1].startswith("kubectl-ome-pvc: 200 in ") and lines[1].endswith(" ms")
+
+
+def test_access_check_names_the_first_missing_permission(tmp_path: Path) -> None:
+    from kubectl_omepvc.api import access
+    from kubectl_omepvc.core import resources as r
+
+    with wire.recorder() as server:
+        server.reply = wire.Reply(body=b'{"status": {"allowed": false}}')
+        client = Client(ConnectionOptions(kubeconfig=kubeconfig(tmp_path, server.url, {})), {})
+        with pytest.raises(errors.Forbidden) as caught:
+            access.require(client, [(r.POD_LOGS, "get", "ns"), (r.PODS, "delete", "ns")])
+    assert 'cannot get resource "pods/log" in API group "" in the namespace "ns"' in (
+        caught.value.message
+    )
+    assert len(server.seen) == 1  # stopped at the first refusal
+    assert server.seen[0].path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
