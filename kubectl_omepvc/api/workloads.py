@@ -47,6 +47,16 @@ def resource_for(workload: Mapping[str, Any]) -> r.ResourceRef:
     return WORKLOAD_REFS[str(workload.get("kind"))]
 
 
+def require_rollout_access(
+    client: Client, namespace: str, workloads: Sequence[Mapping[str, Any]]
+) -> None:
+    """Following the rollout (a watch per workload kind) is allowed, checked before any write."""
+    from kubectl_omepvc.api import access
+
+    kinds = {resource_for(x).plural: resource_for(x) for x in workloads}
+    access.require(client, [(ref, "watch", namespace) for ref in kinds.values()])
+
+
 def display(workload: Mapping[str, Any]) -> str:
     """`deployment.apps/llama-engine`: how kubectl names an object it changed."""
     ref = resource_for(workload)

@@ -381,6 +381,8 @@ def _run(
         for s in plan.steps
         if not (server_dry_run and s in recreate)
     ]
+    if not server_dry_run:
+        _check_later_permissions(client, plan, wait)
     results = preview if server_dry_run else _apply_all(client, plan, force, rebind)
 
     suffix = " (server dry run)" if server_dry_run else ""
@@ -559,6 +561,17 @@ def _rebind(client: Client, step: Step) -> None:
         f"note: {step.label} was released by an earlier claim {ref['namespace']}/{ref['name']}: "
         "it is bound to the new claim"
     )
+
+
+def _check_later_permissions(client: Client, plan: Plan, wait: bool) -> None:
+    """What follows the writes (undoing them, waiting for Bound) is allowed, or nothing starts."""
+    from kubectl_omepvc.api import access
+
+    req = plan.request
+    needs = [(s.ref, "delete", s.namespace) for s in plan.steps if s.before is None]
+    if wait:
+        needs += [(r.PVCS, verb, req.namespace) for verb in ("get", "list", "watch")]
+    access.require(client, needs)
 
 
 def _apply_all(client: Client, plan: Plan, force: bool, rebind: Step | None) -> list[Applied]:

@@ -154,6 +154,8 @@ def command(
             )
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
         settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
+        if wait and mode is DryRun.NONE:
+            w.require_rollout_access(client, namespace, workloads)
         outcome = chosen.run(Job(client, target, settings, common.note))
     except Reverted as reverted:
         for line in reverted.outcome.actions if reverted.outcome else []:

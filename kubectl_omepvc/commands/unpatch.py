@@ -61,14 +61,16 @@ def command(
     if isvc_obj is None and policy_obj is None:
         w.get_isvc(client, namespace, isvc)  # raises the not-found error
 
+    workloads = (
+        w.find_workloads(client, isvc_obj, caps.leader_worker_set) if isvc_obj is not None else []
+    )
+    if wait and mode is DryRun.NONE:
+        w.require_rollout_access(client, namespace, workloads)
     outcomes: list[Outcome] = []
     if isvc_obj is not None:
         record = isvc_record(isvc_obj)
         if record is not None:
             outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
-    workloads = (
-        w.find_workloads(client, isvc_obj, caps.leader_worker_set) if isvc_obj is not None else []
-    )
     if policy_obj is not None and version:
         outcomes.append(policy.undo(client, version, policy_obj, workloads, mode, common.note))
     else:

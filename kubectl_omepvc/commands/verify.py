@@ -226,6 +226,7 @@ def _model_path(client: Client, pvc: Obj) -> str | None:
 
 def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]:
     """Runs the verify pod to its end; (node it ran on, its log). Deleted however this ends."""
+    from kubectl_omepvc.api import access
     from kubectl_omepvc.api import storage as api_storage
 
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -237,6 +238,13 @@ def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]
             seen["node"] = node
             common.note(f"pod {name} scheduled on {node}")
 
+    # What follows the pod's creation must be allowed before it exists: following it, reading
+    # its log, and deleting it (else a refused run would leave the pod behind).
+    access.require(
+        client,
+        [(r.PODS, verb, namespace) for verb in ("get", "watch", "delete")]
+        + [(r.POD_LOGS, "get", namespace)],
+    )
     created = False
     try:
         with api_storage.throwaway_pod(client, pod):

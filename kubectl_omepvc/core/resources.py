@@ -54,6 +54,7 @@ PVS = ResourceRef("", "v1", "persistentvolumes", "PersistentVolume", False)
 NODES = ResourceRef("", "v1", "nodes", "Node", False)
 CONFIG_MAPS = ResourceRef("", "v1", "configmaps", "ConfigMap")
 PODS = ResourceRef("", "v1", "pods", "Pod")
+POD_LOGS = ResourceRef("", "v1", "pods/log", "")  # for access checks; read with get_text
 EVENTS = ResourceRef("", "v1", "events", "Event")
 NAMESPACES = ResourceRef("", "v1", "namespaces", "Namespace", False)
 JOBS = ResourceRef("batch", "v1", "jobs", "Job")
