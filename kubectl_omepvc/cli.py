@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that write; the others only read, so Ctrl-C leaves nothing behind.
+WRITERS = frozenset({"create", "patch", "unpatch"})
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in modules imported on first use."""
 
@@ -44,6 +48,21 @@ class LazyGroup(click.Group):
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = module.command
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Commands that write say themselves what Ctrl-C left behind; anything else (a read)
+        # changed nothing. Either way exit 130, not click's "Aborted!" and 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from kubectl_omepvc.commands import common
+
+            if ctx.invoked_subcommand in WRITERS:
+                common.interrupted(
+                    f"{ctx.invoked_subcommand} stopped before it finished: run the same command"
+                    " again to finish (it carries on from what is in place)"
+                )
+            common.interrupted("nothing was changed")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The short help comes from our table so the group's --help imports no command module.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import signal
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -26,3 +27,16 @@ def note(message: str) -> None:
 
 def emit(text: Any) -> None:
     click.echo(text)
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
+
+def interrupted(message: str) -> NoReturn:
+    """After Ctrl-C: one line on stderr saying what was done and what was not, exit 130.
+
+    A second Ctrl-C is ignored from here on, so it cannot cut that line short.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    note(f"interrupted: {message}")
+    raise click.exceptions.Exit(INTERRUPTED)

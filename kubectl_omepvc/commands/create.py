@@ -113,7 +113,7 @@ DELETE_TIMEOUT = 60.0  # seconds to wait for a replaced claim and volume to go
     help='How long to wait for Bound ("0": do not wait).',
 )
 @dry_run_option
-@output_option(Output.YAML, Output.JSON, Output.NAME)
+@output_option(Output.YAML, Output.JSON, Output.NAME, default="one line per object written")
 @connection_options
 @click.pass_obj
 def command(
@@ -310,10 +310,12 @@ def _from_model(
 
 def _print_client_dry_run(plan: Plan, output: str | None) -> None:
     objects = [s.obj for s in plan.steps]
-    if output == Output.NAME.value:
+    if output is None:  # kubectl's form: what would be written, without the objects
+        common.emit("\n".join(f"{s.label} created (dry run)" for s in plan.steps))
+    elif output == Output.NAME.value:
         common.emit("\n".join(s.label for s in plan.steps))
     else:
-        common.emit(render_stream(objects, output or Output.YAML.value))
+        common.emit(render_stream(objects, output))
     if plan.step(r.STORAGE_CLASSES) is not None:
         common.note(
             f"note: storageclass/{plan.request.storage_class} is created only if it does not exist"

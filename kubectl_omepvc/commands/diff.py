@@ -91,7 +91,7 @@ def run_external(program: str, plans: Sequence[Planned]) -> int:
 @click.option(
     "--model", "model", default=None, help="--local: the model name (default: from the workload)."
 )
-@output_option(Output.JSON)
+@output_option(Output.JSON, default="a unified diff of each pod template")
 @connection_options
 @click.pass_obj
 def command(

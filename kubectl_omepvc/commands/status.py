@@ -251,7 +251,8 @@ def _services_lines(m: ModelStatus) -> list[str]:
             rows.append([service.namespace, service.name, "-", "-", "-", "no workload yet"])
         for w in service.workloads:
             ready = f"{w.ready_replicas or 0}/{'?' if w.replicas is None else w.replicas}"
-            rows.append([service.namespace, service.name, w.name, w.kind, ready, w.description])
+            volume = w.description + (f"; rollout: {w.rollout}" if w.rollout else "")
+            rows.append([service.namespace, service.name, w.name, w.kind, ready, volume])
     headers = ("NAMESPACE", "INFERENCESERVICE", "WORKLOAD", "KIND", "READY", "MODEL VOLUME")
     return ["InferenceServices:", *_indent(printers.table(headers, rows))]
 
@@ -403,10 +404,11 @@ def _build(sources: gather.Sources, view: View, now: datetime) -> StatusReport:
 
 
 def _build_streamed(
-    stream: gather.OverviewStream, view: View, now: datetime
+    stream: gather.OverviewStream, view: View, now: datetime, client: Client
 ) -> tuple[StatusReport, gather.Sources]:
     """Build each model as its page arrives (the next pages load meanwhile), then the few
     that wait for reads depending on the models (claims, workloads; see StatusBuilder)."""
+    from kubectl_omepvc.api import gather
     from kubectl_omepvc.core import status
 
     early = stream.sources
@@ -423,6 +425,7 @@ def _build_streamed(
     for model in stream.models():
         builder.add(model)
     sources = stream.finish()
+    gather.attach_pod_problems(client, sources.workloads)
     builder.complete(
         workloads=sources.workloads,
         pvcs=sources.pvcs,
@@ -504,6 +507,7 @@ def command(
             sources = gather.gather_overview(
                 client, kind=kind, namespace=namespace, label_selector=selector
             )
+        gather.attach_pod_problems(client, sources.workloads)
         now = _now()
         report = _build(sources, view, now)
     else:
@@ -511,7 +515,7 @@ def command(
             client, kind=kind, namespace=namespace, label_selector=selector, slim_models=False
         ) as stream:
             now = _now()
-            report, sources = _build_streamed(stream, view, now)
+            report, sources = _build_streamed(stream, view, now, client)
     # Nothing is printed before every read is done: the warnings come first, as they did
     # when the reads ended before the build began.
     for warning in sources.warnings:
@@ -590,4 +594,4 @@ def _watch(
                 ):
                     common.note(note)
     except KeyboardInterrupt:
-        return
+        common.interrupted("stopped watching (status only reads: nothing was changed)")

@@ -25,7 +25,7 @@ from kubectl_omepvc.options import (
 @click.argument("isvc")
 @rollout_options("restored")
 @dry_run_option
-@output_option(Output.YAML, Output.JSON)
+@output_option(Output.YAML, Output.JSON, default="one line per object written")
 @connection_options
 @click.pass_obj
 def command(

@@ -78,10 +78,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kubectl_omepvc import printers
-from kubectl_omepvc.core import naming, selectors, storage_uri
+from kubectl_omepvc.core import naming, rollout, selectors, storage_uri
 from kubectl_omepvc.core.agent import agent_root
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.objects import MAPPING, dig
+from kubectl_omepvc.core.rollout import PodProblem
 from kubectl_omepvc.core.storage_uri import PvcUri, PvcUriError, StorageScheme
 
 if TYPE_CHECKING:
@@ -348,6 +349,8 @@ class WorkloadUse:
     strategy: str | None = None
     replicas: int | None = None
     ready_replicas: int | None = None
+    rollout: str | None = None  # where an unfinished rollout stands; None when rolled out
+    problems: tuple[PodProblem, ...] = ()  # why its new pods do not run
 
     @property
     def description(self) -> str:
@@ -369,6 +372,8 @@ class WorkloadUse:
             "description": self.description,
             "replicas": self.replicas,
             "readyReplicas": self.ready_replicas,
+            "rollout": self.rollout,
+            "problems": [p.text for p in self.problems],
         }
 
 
@@ -669,6 +674,29 @@ def patch_strategy(annotation: Any) -> str:
             first = next(iter(templates.values()), None)
             strategy = first.get("strategy") if isinstance(first, MAPPING) else None
     return strategy if isinstance(strategy, str) and strategy else "unknown"
+
+
+# Where the command puts what the pods of a workload whose rollout is unfinished say
+# (`core.rollout.pod_problems`): only those pods are read, so they come with the workload.
+POD_PROBLEMS = "ome-pvc.io/podProblems"
+
+
+def with_rollout(use: WorkloadUse, workload: Obj) -> WorkloadUse:
+    """`use` with where the workload's rollout stands, when it has not finished."""
+    if use.kind != "Deployment" or use.mode is WorkloadMode.PENDING or not workload.get("status"):
+        return use
+    state = rollout.rollout_of({**workload, "kind": use.kind})
+    if state.done:
+        return use
+    problems = tuple(workload.get(POD_PROBLEMS) or ())
+    return dataclasses.replace(use, rollout=state.failed or state.message, problems=problems)
+
+
+def unfinished_rollout(workload: Obj) -> bool:
+    """A listed Deployment whose rollout has not finished (its pods are worth reading)."""
+    if workload_kind(workload) != "Deployment" or not workload.get("status"):
+        return False
+    return not rollout.rollout_of({**workload, "kind": "Deployment"}).done
 
 
 def classify_workload(
@@ -1148,7 +1176,7 @@ def _services_for(
         workloads: tuple[WorkloadUse, ...] | None = None
         if services.workloads_known:
             workloads = tuple(
-                classify_workload(w, name, path, label_key, labelled, nodes.known)
+                with_rollout(classify_workload(w, name, path, label_key, labelled, nodes.known), w)
                 for w in services.workloads_of.get((ns, isvc_name), [])
             )
         out.append(ServiceUse(ns, isvc_name, workloads))

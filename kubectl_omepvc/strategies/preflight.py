@@ -15,6 +15,7 @@ from kubectl_omepvc import errors
 from kubectl_omepvc.core import claims, selectors
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import served_model as sm
+from kubectl_omepvc.core.rollout import replicas_of
 from kubectl_omepvc.core.storage_uri import StorageScheme, scheme_of
 from kubectl_omepvc.strategies import Log, ModelInfo, NothingToDo, Obj, Target
 
@@ -124,7 +125,7 @@ def preflight(
             log(f"cannot read persistentvolume {volume_name}: its root and node affinity are"
                 " not checked")  # fmt: skip
     sub_path = claims.choose_sub_path(model.path, pv, claim, sub_path_flag)
-    pods = sum(w.replicas_of(wl) for wl in workloads)
+    pods = sum(replicas_of(wl) for wl in workloads)
     pinned = selectors.single_node(selectors.volume_terms(pv))
     problem = claims.access_problem(claims.access_modes(claim), pods, pinned)
     if problem:

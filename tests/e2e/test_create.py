@@ -572,7 +572,7 @@ def test_bad_input_creates_nothing(
     [
         (["Llama", "-n", "{ns}"], 1, "claim name 'Llama' is not a valid name"),
         (["llama", "-n", "{ns}-missing"], 1, "does not exist"),
-        (["llama", "-n", "{ns}", "--nfs-server", "x", "--nfs-path", "/e"], 1, "one storage source"),
+        (["llama", "-n", "{ns}", "--nfs-server", "x", "--nfs-path", "/e"], 2, "one storage source"),
     ],
     ids=["claim-name", "namespace", "two-sources"],
 )

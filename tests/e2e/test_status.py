@@ -417,9 +417,7 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
     assert any("is not valid JSON" in w for w in doc["warnings"])
     # next commands name the real commands.
     pvc_next = {d["code"]: d["next"] for d in items[f"/{n('pvc')}"]["diagnoses"]}
-    assert pvc_next["pvc-not-supported"] == (
-        f"kubectl ome-pvc patch {n('svc')} -n {ns} --claim {n('bound')}"
-    )
+    assert pvc_next["pvc-not-supported"] == f"kubectl edit inferenceservice {n('svc')} -n {ns}"
     assert doc["apiVersion"] == "ome-pvc.io/v1alpha1" and doc["kind"] == "ModelStatusList"
     assert items[f"/{n('pvc')}"]["metadataJobs"] is None
 

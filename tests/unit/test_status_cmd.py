@@ -310,7 +310,7 @@ def test_detail_of_a_pvc_model_with_its_claim_and_workloads() -> None:
     workload = next(line for line in text.splitlines() if "llama-engine" in line)
     assert workload.split()[:5] == ["team-a", "llama", "llama-engine", "Deployment", "0/1"]
     assert workload.endswith("Pending (model nodeSelector)")
-    assert "next: kubectl ome-pvc patch llama -n team-a --claim models" in text
+    assert "next: kubectl edit inferenceservice llama -n team-a" in text
 
 
 def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
