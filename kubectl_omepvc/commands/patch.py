@@ -10,7 +10,7 @@ and `--wait` follows the rollout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from kubectl_omepvc.options import (
     output_option,
 )
 from kubectl_omepvc.strategies import ORDER as STRATEGIES
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.strategies import Applied
 
 Obj = dict[str, Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,23 +63,28 @@ def rollout_options(workloads: str) -> Callable[[F], F]:
     return decorate
 
 
+def switch_options(func: F) -> F:
+    """`--strategy` and `--sub-path`, as `patch` and `diff` both take them."""
+    func = click.option(
+        "--sub-path",
+        default=None,
+        help="The model's directory relative to the claim's root (derived from local/NFS volumes).",
+    )(func)
+    return click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=None,
+        help="How to make the switch (default: the best this cluster offers, native then policy).",
+    )(func)
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
 @click.command("patch")
 @click.argument("isvc")
 @click.option("--claim", required=True, help="The PersistentVolumeClaim to serve the model from.")
-@click.option(
-    "--strategy",
-    type=click.Choice(STRATEGIES),
-    default=None,
-    help="How to make the switch (default: the best this cluster offers, native then policy).",
-)
-@click.option(
-    "--sub-path",
-    default=None,
-    help="The model's directory relative to the claim's root (derived from local/NFS volumes).",
-)
+@switch_options
 @click.option(
     "--model-name",
     default=None,
@@ -139,20 +147,8 @@ def command(
         w.refuse_serverless(client, isvc_obj)
         workloads = w.find_workloads(client, isvc_obj, caps.leader_worker_set)
         chosen = select(caps, strategy)
-        applied = current_patch(client, isvc_obj, tuple(workloads), caps)
-        if applied is not None and applied.claim != claim:
-            raise errors.InputError(
-                f"inferenceservice {isvc} is already switched to claim {applied.claim}"
-                f" (strategy {applied.strategy}, recorded on {applied.where})",
-                f"run {undo} first to change the claim",
-            )
-        # The same strategy runs again and finishes what an interrupted run left; another
-        # strategy on top of a switched isvc would only fight it.
-        if applied is not None and (applied.strategy != chosen.name or chosen.name == "native"):
-            raise NothingToDo(
-                f"inferenceservice.ome.io/{isvc} unchanged: already served from claim {claim}"
-                f" (strategy {applied.strategy})"
-            )
+        check_switched(current_patch(client, isvc_obj, tuple(workloads), caps), chosen.name,
+                       isvc, namespace, claim)  # fmt: skip
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
         settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
     except KeyboardInterrupt:
@@ -202,6 +198,31 @@ def command(
             f"{written}: in place; the rollout goes on without being followed:"
             f" follow it with {follow_command(namespace, isvc, outcome.rollout)},"
             f" undo it with {undo}"
+        )
+
+
+def check_switched(
+    applied: Applied | None, strategy: str, isvc: str, namespace: str, claim: str
+) -> None:
+    """Refuse an isvc switched to another claim; `NothingToDo` when it is on this one.
+
+    The same strategy runs again and finishes what an interrupted run left; another strategy
+    on top of a switched isvc would only fight it.
+    """
+    from kubectl_omepvc.strategies import NothingToDo
+
+    if applied is None:
+        return
+    if applied.claim != claim:
+        raise errors.InputError(
+            f"inferenceservice {isvc} is already switched to claim {applied.claim}"
+            f" (strategy {applied.strategy}, recorded on {applied.where})",
+            f"run `kubectl ome-pvc unpatch {isvc} -n {namespace}` first to change the claim",
+        )
+    if applied.strategy != strategy or strategy == "native":
+        raise NothingToDo(
+            f"inferenceservice.ome.io/{isvc} unchanged: already served from claim {claim}"
+            f" (strategy {applied.strategy})"
         )
 
 
