@@ -522,8 +522,10 @@ def command(
         common.note(f"Warning: {warning}")
     _show(report, view, sources.jobs, now, empty=None if model else (kind, namespace, selector))
     if watch:
-        _watch(client, sources, view, watch_timeout, report)
-        return
+        try:
+            _watch(client, sources, view, watch_timeout, report)
+        except KeyboardInterrupt:
+            common.interrupted("stopped watching (status only reads: nothing was changed)")
     if fail_if_not_ready and any(not m.is_ready for m in report.models):
         raise click.exceptions.Exit(1)
 
@@ -564,34 +566,31 @@ def _watch(
     previous: dict[tuple[int, str, str], list[str]] = {}
     if not view.detail and view.output in (None, Output.WIDE.value):
         previous = {status.row_key(m): status.overview_row(m, wide) for m in first.models}
-    try:
-        while True:
-            batch = gather.settle(changes, changes.get())
-            for change in batch:
-                warning = state.apply(change)
-                if warning:
-                    common.note(f"Warning: {warning}")
-            now = _now()
-            report = _build(state.sources(sources), view, now)
-            if view.tty:
-                common.emit(CLEAR_SCREEN + render(report, view, sources.jobs, now))
+    while True:
+        batch = gather.settle(changes, changes.get())
+        for change in batch:
+            warning = state.apply(change)
+            if warning:
+                common.note(f"Warning: {warning}")
+        now = _now()
+        report = _build(state.sources(sources), view, now)
+        if view.tty:
+            common.emit(CLEAR_SCREEN + render(report, view, sources.jobs, now))
+            continue
+        if view.detail or view.machine or view.output == Output.NAME.value:
+            if not report.models and view.detail:
+                common.emit("\nthe model was deleted")
                 continue
-            if view.detail or view.machine or view.output == Output.NAME.value:
-                if not report.models and view.detail:
-                    common.emit("\nthe model was deleted")
-                    continue
-                common.emit("\n" + render(report, view, sources.jobs, now))
-                continue
-            current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
-            rows = status.changed_rows(previous, current)
-            previous = current
-            if rows:
-                painted = [[*r[:3], paint_state(view.palette, r[3]), *r[4:]] for r in rows]
-                common.emit(printers.table(status.overview_headers(wide), painted, True))
-                touched = {(r[0], r[1]) for r in rows}
-                for note in footer_notes(
-                    m for m in report.models if (m.name, m.namespace or "-") in touched
-                ):
-                    common.note(note)
-    except KeyboardInterrupt:
-        common.interrupted("stopped watching (status only reads: nothing was changed)")
+            common.emit("\n" + render(report, view, sources.jobs, now))
+            continue
+        current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
+        rows = status.changed_rows(previous, current)
+        previous = current
+        if rows:
+            painted = [[*r[:3], paint_state(view.palette, r[3]), *r[4:]] for r in rows]
+            common.emit(printers.table(status.overview_headers(wide), painted, True))
+            touched = {(r[0], r[1]) for r in rows}
+            for note in footer_notes(
+                m for m in report.models if (m.name, m.namespace or "-") in touched
+            ):
+                common.note(note)
