@@ -1031,11 +1031,14 @@ def find_model(client: Client, lookup: ModelLookup) -> tuple[Obj, ResourceRef, s
         for ref, ns in lookup_order(lookup)
     )
     close = _close_names(client, lookup)
+    hint = f"did you mean: {', '.join(close)}?" if close else None
+    if lookup.kind != KIND_CLUSTER and not close:
+        from kubectl_omepvc.api.lookup import whereabouts
+
+        hint = whereabouts(client, r.BASE_MODELS, lookup.name, lookup.namespace)
     raise errors.NotFound(
         f'model "{lookup.name}" not found (no {where})',
-        f"did you mean: {', '.join(close)}?"
-        if close
-        else "list the models with `kubectl ome-pvc status -A`",
+        hint or "list the models with `kubectl ome-pvc status -A`",
     )
 
 

@@ -60,12 +60,15 @@ def display(workload: Mapping[str, Any]) -> str:
 
 def get_isvc(client: Client, namespace: str, name: str) -> Obj:
     """The InferenceService, or an `InputError` that says where it was looked for."""
+    from kubectl_omepvc.api.lookup import whereabouts
+
     try:
         return client.get(r.INFERENCE_SERVICES, name, namespace)
     except errors.NotFound:
+        hint = whereabouts(client, r.INFERENCE_SERVICES, name, namespace)
         raise errors.InputError(
             f'inferenceservice "{name}" not found in namespace {namespace}',
-            f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
+            hint or f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
         ) from None
 
 

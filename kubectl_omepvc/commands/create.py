@@ -266,6 +266,10 @@ def _from_model(
         hint = f"list them with `kubectl get {resource.plural}`"
         if ref.kind is ModelKind.CLUSTER:
             hint += "; a BaseModel is basemodel/NAME"
+        elif ref.namespace:
+            from kubectl_omepvc.api.lookup import whereabouts
+
+            hint = whereabouts(client, resource, ref.name, ref.namespace) or hint
         raise InputError(f"{ref.kind.value} {ref.name!r} not found{where}", hint)
     storage = (model.get("spec") or {}).get("storage") or {}
     path = storage.get("path")

@@ -108,9 +108,12 @@ def command(
     namespace = client.namespace
     pvc = client.get_or_none(r.PVCS, claim, namespace)
     if pvc is None:
+        from kubectl_omepvc.api.lookup import whereabouts
+
         raise InputError(
             f'claim "{claim}" not found in namespace {namespace}',
-            "create it with `kubectl ome-pvc create`, or pass -n",
+            whereabouts(client, r.PVCS, claim, namespace)
+            or "create it with `kubectl ome-pvc create`, or pass -n",
         )
     if dig(pvc, "status", "phase") == "Lost":
         raise InputError(

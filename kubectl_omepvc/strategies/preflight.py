@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import errors
+from kubectl_omepvc.api.lookup import whereabouts
 from kubectl_omepvc.core import claims, selectors
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import served_model as sm
@@ -57,9 +58,11 @@ def check_claim(client: Client, namespace: str, name: str, log: Log) -> Obj:
             if elsewhere
             else ""
         )
+        close = None if elsewhere else whereabouts(client, r.PVCS, name, namespace)
         raise errors.InputError(
             f'persistentvolumeclaim "{name}" not found in namespace {namespace}{extra}',
-            f"create it in {namespace} (`kubectl ome-pvc create`), or pass the right --claim",
+            close
+            or f"create it in {namespace} (`kubectl ome-pvc create`), or pass the right --claim",
         )
     phase = (claim.get("status") or {}).get("phase")
     if phase == "Bound":

@@ -1,0 +1,46 @@
+"""A name not found where the user looked: the namespace that holds it, or the closest names.
+
+For InferenceServices, claims and BaseModels, as for ClusterBaseModels.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.core import resources as r
+from tests.e2e import ome_controller as ome
+from tests.e2e.conftest import Plugin
+
+
+def test_an_isvc_in_another_namespace_or_misspelt(
+    plugin: Plugin, admin: Client, namespace: str
+) -> None:
+    ome.create_isvc(admin, namespace, "llama", "qwen-small")
+    other = f"t-{secrets.token_hex(4)}"
+    admin.create(
+        r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}}
+    )
+    try:
+        wrong_ns = plugin("patch", "llama", "-n", other, "--claim", "c")
+        assert wrong_ns.exit_code == 1, wrong_ns.output
+        assert f"llama is in {namespace}: pass -n {namespace}" in wrong_ns.stderr
+    finally:
+        admin.delete(r.NAMESPACES, other)
+    typo = plugin("diff", "lama", "-n", namespace, "--claim", "c")
+    assert "did you mean llama?" in typo.stderr
+
+
+def test_a_misspelt_claim_and_a_base_model_without_n(
+    plugin: Plugin, admin: Client, namespace: str, pv_names: list[str]
+) -> None:
+    pv, _ = ome.create_local_claim(admin, namespace, "llama-weights")
+    pv_names.append(pv["metadata"]["name"])
+    typo = plugin("verify", "llama-weigths", "-n", namespace)
+    assert typo.exit_code == 1, typo.output
+    assert "did you mean llama-weights?" in typo.stderr
+
+    ome.create_model(admin, namespace, "qwen-small")
+    missing_n = plugin("status", "qwen-small")
+    assert missing_n.exit_code == 1, missing_n.output
+    assert f"qwen-small is in {namespace}: pass -n {namespace}" in missing_n.stderr
