@@ -453,6 +453,12 @@ def _now() -> datetime:
 @no_headers_option
 @click.option("-w", "--watch", is_flag=True, help="Show again whenever a model changes.")
 @click.option(
+    "--patched",
+    is_flag=True,
+    help="List the InferenceServices this plugin switched to a claim (strategy, claim,"
+    " workloads, policy) and policies left behind, instead of the models.",
+)
+@click.option(
     "--fail-if-not-ready",
     is_flag=True,
     help="Exit 1 when any listed model is not Ready (for scripts and CI gates).",
@@ -475,6 +481,7 @@ def command(
     output: str | None,
     no_headers: bool,
     watch: bool,
+    patched: bool,
     fail_if_not_ready: bool,
     watch_timeout: int,
 ) -> None:
@@ -493,10 +500,15 @@ def command(
         raise click.UsageError("a MODEL name cannot be combined with -l/--selector or -A")
     if watch and fail_if_not_ready:
         raise click.UsageError("--watch runs until interrupted: drop --fail-if-not-ready")
+    if patched and (model or watch or selector or kind or fail_if_not_ready):
+        raise click.UsageError("--patched lists isvcs: it takes only -n/-A, -o and --no-headers")
     from kubectl_omepvc.api import gather
 
     client = common.connect(opts)
     namespace = None if all_namespaces else client.namespace
+    if patched:
+        _show_patched(client, namespace, output, no_headers)
+        return
     tty = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
     view = View(bool(model), output, no_headers, printers.palette_for(sys.stdout), tty)
     if model or watch:
@@ -547,6 +559,61 @@ def _show(
     if not view.detail and not view.machine and view.output != Output.NAME.value:
         for note in footer_notes(report.models):
             common.note(note)
+
+
+# -- --patched --------------------------------------------------------------------------------
+
+
+def _show_patched(
+    client: Client, namespace: str | None, output: str | None, no_headers: bool
+) -> None:
+    """The isvcs this plugin switched, from the records on isvcs, policies and workloads."""
+    from kubectl_omepvc import errors
+    from kubectl_omepvc.api import probe
+    from kubectl_omepvc.core import patched, policy
+    from kubectl_omepvc.core import resources as r
+    from kubectl_omepvc.core.naming import ISVC_LABEL
+
+    def read(ref: r.ResourceRef, ns: str | None, selector: str | None = None) -> list[Obj]:
+        try:
+            return [{**o, "kind": ref.kind} for o in client.list(ref, ns, label_selector=selector)]
+        except errors.NotFound:
+            return []  # the API is not served (no LeaderWorkerSet, no policy API)
+        except errors.Forbidden as exc:
+            common.note(f"Warning: {exc.message}: left out")
+            return []
+
+    version = probe.probe(client).mutating_policy_version
+    policies = (
+        read(r.mutating_policies(version), None, _label(policy.MANAGED_BY)) if version else []
+    )
+    if namespace is not None:
+        policies = [
+            p
+            for p in policies
+            if (p["metadata"].get("labels") or {}).get(policy.LABEL_NAMESPACE) == namespace
+        ]
+    workloads = [
+        *read(r.DEPLOYMENTS, namespace, ISVC_LABEL),
+        *read(r.LEADER_WORKER_SETS, namespace, ISVC_LABEL),
+    ]
+    rows = patched.patched(read(r.INFERENCE_SERVICES, namespace), workloads, policies)
+    if output in (Output.JSON.value, Output.YAML.value):
+        doc = {"apiVersion": "ome-pvc.io/v1alpha1", "kind": "PatchedList",
+               "items": [row.as_dict() for row in rows]}  # fmt: skip
+        common.emit(printers.to_json(doc) if output == Output.JSON.value else printers.to_yaml(doc))
+    elif output == Output.NAME.value:
+        for row in rows:
+            common.emit(f"inferenceservice.ome.io/{row.isvc}")
+    elif rows:
+        common.emit(printers.table(patched.HEADERS, [row.row() for row in rows], no_headers))
+    else:
+        where = f"in namespace {namespace}" if namespace else "in any namespace"
+        common.note(f"No InferenceService switched to a claim by this plugin {where}.")
+
+
+def _label(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
 # -- --watch ----------------------------------------------------------------------------------

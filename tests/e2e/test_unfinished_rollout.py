@@ -103,6 +103,13 @@ def test_a_stuck_rollout_is_diagnosed_and_not_called_unchanged(
     assert "deployment/llama-engine: 1 replica of the old template left" in again.stdout
     assert NO_VOLUME in again.stderr
 
+    listed = plugin("status", "--patched", "-n", namespace, "--no-headers")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.split() == [
+        namespace, "llama", "policy", CLAIM, "deployment/llama-engine",
+        f"ome-pvc-{namespace}.llama", "-",
+    ]  # fmt: skip
+
     followed = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--timeout", "3s")
     assert followed.exit_code == 1, followed.output
     assert "not rolled out after 3s" in followed.stderr
