@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -36,8 +37,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
 WRITERS = frozenset({"create", "patch", "unpatch"})
 
 
+_LEVEL = re.compile(r"^(?:-v=?|--v=|--verbose=)(\d+)$")
+REQUESTS_LEVEL = 6  # kubectl -v=6 logs each request, as our -v does
+TRACE_LEVEL = 9  # kubectl -v=9 shows bodies; ours, -vv, adds tracebacks
+
+
+def verbosity_flags(args: list[str]) -> list[str]:
+    """kubectl's forms of the flag (`-v=6`, `-v6`, `--v=6`, `--v 6`) as our count (`-v`, `-vv`).
+
+    Levels below 6 log nothing extra in kubectl, so they add nothing here either.
+    """
+    out: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        flag = f"--v={next(rest, '')}" if arg == "--v" else arg
+        match = _LEVEL.match(flag)
+        if match is None:
+            out.append(arg)
+            continue
+        level = int(match.group(1))
+        if level >= TRACE_LEVEL:
+            out.append("-vv")
+        elif level >= REQUESTS_LEVEL:
+            out.append("-v")
+    return out
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in modules imported on first use."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, verbosity_flags(args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

@@ -1218,7 +1218,10 @@ def reason_cell(m: ModelStatus) -> str:
 
 def overview_row(m: ModelStatus, wide: bool = False) -> list[str]:
     """One overview table row; columns as in `overview_headers(wide)`."""
-    storage = storage_uri.shorten_uri(m.uri, STORAGE_COLUMN_WIDTH) if m.uri else "-"
+    if not m.uri:
+        storage = "-"
+    else:  # -o wide shows it whole, as kubectl's wide output does
+        storage = m.uri if wide else storage_uri.shorten_uri(m.uri, STORAGE_COLUMN_WIDTH)
     row = [
         m.name,
         m.namespace or "-",

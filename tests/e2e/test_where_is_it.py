@@ -8,9 +8,12 @@ from __future__ import annotations
 import secrets
 
 from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.commands import completion as completion_command
+from kubectl_omepvc.completion import Resource
 from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.options import ConnectionOptions
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import Plugin
+from tests.e2e.conftest import Cluster, Plugin
 
 
 def test_an_isvc_in_another_namespace_or_misspelt(
@@ -44,3 +47,15 @@ def test_a_misspelt_claim_and_a_base_model_without_n(
     missing_n = plugin("status", "qwen-small")
     assert missing_n.exit_code == 1, missing_n.output
     assert f"qwen-small is in {namespace}: pass -n {namespace}" in missing_n.stderr
+
+
+def test_completion_offers_the_namespaces_base_models(
+    cluster: Cluster, admin: Client, namespace: str
+) -> None:
+    ome.create_model(admin, namespace, "qwen-small")
+    opts = ConnectionOptions(
+        kubeconfig=str(cluster.kubeconfig), context="local-admin", namespace=namespace
+    )
+    names = completion_command.list_names(Resource.SOURCE_MODEL, opts, cluster.env)
+    assert "basemodel/qwen-small" in names
+    assert "qwen-small" in completion_command.list_names(Resource.MODEL, opts, cluster.env)
