@@ -11,6 +11,7 @@ output to the command as the pod's log, and marks the pod Succeeded. Everything 
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import threading
 import time
@@ -166,6 +167,21 @@ def test_pod_spec_placement_and_cleanup_on_timeout(
     assert no_pods_left(admin, namespace)
 
 
+def test_progress_keep_and_the_report_on_failure(
+    plugin: Plugin, admin: Client, namespace: str, claim: str
+) -> None:
+    with PodWatcher(admin, namespace, claim, finish=False):
+        result = plugin("verify", claim, "-n", namespace, "--timeout", "3s", "--keep", "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)  # the chosen format, even when the pod never finished
+    assert report["passed"] is False and report["checks"] == []
+    assert "did not finish within 3s" in report["error"]
+    assert f"running the checks on {PV_NODE}" in result.stderr  # progress as it happens
+    kept = [p["metadata"]["name"] for p in admin.list(r.PODS, namespace)]
+    assert len(kept) == 1 and f"pod {kept[0]} kept" in result.stderr
+    admin.delete(r.PODS, kept[0], namespace)
+
+
 @pytest.fixture
 def simulated_kubelet(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -244,8 +260,8 @@ def test_interrupt_still_deletes_the_pod(
 
     monkeypatch.setattr(storage, "watch_until", interrupted)
     result = plugin("verify", claim, "-n", namespace)
-    assert result.exit_code == 1
-    assert "Aborted!" in result.stderr
+    assert result.exit_code == 130
+    assert "interrupted: nothing was changed" in result.stderr
     assert created, "the pod was never created"
     assert no_pods_left(admin, namespace)
 
