@@ -18,6 +18,7 @@ from kubectl_omepvc.commands import common
 from kubectl_omepvc.core import agent, naming, selectors, sources
 from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.core import served_model as sm
 from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.objects import render_stream, strip_server_fields
@@ -281,7 +282,17 @@ def _from_model(
             "use --local-path/--node or --nfs-server for other models",
         )
     m.validate_absolute_path(path, f"{ref.kind.value} {ref.name} storage.path")
-    chosen = tuple(nodes) or tuple((model.get("status") or {}).get("nodesReady") or ())
+    ready, failed = sm.ready_and_failed(model)
+    chosen = tuple(nodes) or tuple(ready)
+    for node in nodes:  # before anything is written: the volume would serve what is there
+        if node in failed:
+            common.note(
+                f"warning: {ref.kind.value} {ref.name} Failed on node {node}: its files there"
+                " may be partial; the volume serves them as they are"
+                + (f" (Ready on {', '.join(ready)})" if ready else "")
+            )
+        elif node not in ready:
+            common.note(f"warning: {ref.kind.value} {ref.name} is not reported Ready on {node}")
     if not chosen:
         raise InputError(
             f"{ref.kind.value} {ref.name} is Ready on no node (status.nodesReady is empty)",

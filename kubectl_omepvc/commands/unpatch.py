@@ -7,8 +7,11 @@ changes nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from kubectl_omepvc import errors
 from kubectl_omepvc.commands import common
 from kubectl_omepvc.commands.patch import render_objects, rollout_options
 from kubectl_omepvc.options import (
@@ -44,6 +47,7 @@ def command(
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
+    from kubectl_omepvc.core import jsonpatch as jp
     from kubectl_omepvc.core import policy as core_policy
     from kubectl_omepvc.core import resources as r
     from kubectl_omepvc.strategies import Outcome, deployment, isvc_record, native, policy
@@ -62,13 +66,15 @@ def command(
         w.get_isvc(client, namespace, isvc)  # raises the not-found error
 
     outcomes: list[Outcome] = []
-    if isvc_obj is not None:
-        record = isvc_record(isvc_obj)
-        if record is not None:
-            outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
+    record = isvc_record(isvc_obj) if isvc_obj is not None else None
     workloads = (
         w.find_workloads(client, isvc_obj, caps.leader_worker_set) if isvc_obj is not None else []
     )
+    recorded = record or policy_obj or any(jp.read_record(wl) for wl in workloads)
+    if isvc_obj is not None and recorded:  # before the first write
+        _warn_if_nowhere_to_run(client, isvc_obj)
+    if isvc_obj is not None and record is not None:
+        outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
     if policy_obj is not None and version:
         outcomes.append(policy.undo(client, version, policy_obj, workloads, mode, common.note))
     else:
@@ -96,3 +102,23 @@ def command(
     rollout = [o for outcome in outcomes for o in outcome.rollout]
     if wait and rollout:
         w.follow_rollouts(client, namespace, rollout, timeout or 300.0, common.note)
+
+
+def _warn_if_nowhere_to_run(client: Any, isvc: dict[str, Any]) -> None:
+    """Before writing: the hostPath model going back into service is Ready on no node."""
+    from kubectl_omepvc.core import served_model as sm
+    from kubectl_omepvc.strategies import isvc_record
+    from kubectl_omepvc.strategies.preflight import resolve_model
+
+    record = isvc_record(isvc)
+    original = (record or {}).get("originalModel") or {}
+    spec = isvc.get("spec") or {}
+    if original.get("name"):  # native: the isvc names the pvc:// copy until unpatched
+        spec = {"model": {"name": original["name"], "kind": original.get("kind")}}
+    try:
+        model = resolve_model(client, {**isvc, "spec": spec})
+    except errors.PluginError:
+        return  # undo goes on; the rollout says what is wrong
+    risk = sm.serving_risk(model, to_claim=False)
+    if risk:
+        common.note(risk)

@@ -119,6 +119,9 @@ def preflight(
                 "wait until OME has rolled the isvc to its new model, then try again",
             )
     claim = check_claim(client, namespace, claim_name, log)
+    risk = sm.serving_risk(model, to_claim=True)
+    if risk:
+        log(risk.replace("CLAIM", f"{claim_name} -n {namespace}"))
     pv = None
     volume_name = (claim.get("spec") or {}).get("volumeName")
     if volume_name and (claim.get("status") or {}).get("phase") == "Bound":
