@@ -128,7 +128,9 @@ def command(
                   it is stopped, so it is only used when named
 
     Nothing is written unless every check passes. Patching an isvc that is already switched
-    is a no-op; `kubectl ome-pvc unpatch` undoes it.
+    is a no-op once its rollout has finished (an unfinished one is reported, and followed
+    with --wait); `kubectl ome-pvc unpatch` undoes it. Ctrl-C exits 130 saying what is in
+    place.
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
@@ -147,8 +149,8 @@ def command(
         w.refuse_serverless(client, isvc_obj)
         workloads = w.find_workloads(client, isvc_obj, caps.leader_worker_set)
         chosen = select(caps, strategy)
-        check_switched(current_patch(client, isvc_obj, tuple(workloads), caps), chosen.name,
-                       isvc, namespace, claim)  # fmt: skip
+        applied = current_patch(client, isvc_obj, tuple(workloads), caps)
+        check_switched(applied, chosen.name, isvc, namespace, claim)
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
         settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
     except KeyboardInterrupt:
