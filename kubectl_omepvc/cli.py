@@ -90,6 +90,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             from kubectl_omepvc.commands import common
 
+            if common.ON_INTERRUPT in ctx.meta:
+                common.interrupted(ctx.meta[common.ON_INTERRUPT])
             if ctx.invoked_subcommand in WRITERS:
                 common.interrupted(
                     f"{ctx.invoked_subcommand} stopped before it finished: run the same command"

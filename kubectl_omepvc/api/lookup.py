@@ -24,7 +24,9 @@ MAX_CLOSE = 3
 def suggestion(name: str, elsewhere: Sequence[str], close: Sequence[str]) -> str | None:
     """The hint for a name not found: where it is, else what it may be a typo of (pure)."""
     if elsewhere:
-        return f"{name} is in {', '.join(elsewhere)}: pass -n {elsewhere[0]}"
+        more = len(elsewhere) - MAX_CLOSE
+        shown = ", ".join(elsewhere[:MAX_CLOSE]) + (f" and {more} more" if more > 0 else "")
+        return f"{name} is in {shown}: pass -n {elsewhere[0]}"
     if close:
         return f"did you mean {', '.join(close)}?"
     return None

@@ -30,6 +30,12 @@ def emit(text: Any) -> None:
 
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+ON_INTERRUPT = "kubectl_omepvc.on_interrupt"  # click Context.meta key: what Ctrl-C would leave
+
+
+def on_interrupt(message: str) -> None:
+    """What to say if Ctrl-C comes from here on, wherever it lands (see cli.LazyGroup)."""
+    click.get_current_context().meta[ON_INTERRUPT] = message
 
 
 def interrupted(message: str) -> NoReturn:

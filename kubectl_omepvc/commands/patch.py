@@ -261,7 +261,7 @@ def _already_switched(
     if not unfinished:
         common.emit(message)
         return
-    switched = message.replace(" unchanged: already served", " already served", 1)
+    switched = message.replace(" unchanged: ", ": ", 1)  # it is not: the rollout is not done
     states = "; ".join(f"{state.ref}: {state.failed or state.message}" for _, state in unfinished)
     common.emit(f"{switched}, but its rollout has not finished ({states})")
     for workload, _ in unfinished:

@@ -504,6 +504,8 @@ def command(
         raise click.UsageError("--patched lists isvcs: it takes only -n/-A, -o and --no-headers")
     from kubectl_omepvc.api import gather
 
+    if watch:
+        common.on_interrupt("stopped watching (status only reads: nothing was changed)")
     client = common.connect(opts)
     namespace = None if all_namespaces else client.namespace
     if patched:
@@ -534,10 +536,7 @@ def command(
         common.note(f"Warning: {warning}")
     _show(report, view, sources.jobs, now, empty=None if model else (kind, namespace, selector))
     if watch:
-        try:
-            _watch(client, sources, view, watch_timeout, report)
-        except KeyboardInterrupt:
-            common.interrupted("stopped watching (status only reads: nothing was changed)")
+        _watch(client, sources, view, watch_timeout, report)  # until Ctrl-C (on_interrupt)
     if fail_if_not_ready and any(not m.is_ready for m in report.models):
         raise click.exceptions.Exit(1)
 

@@ -74,7 +74,7 @@ def test_a_stuck_rollout_is_diagnosed_and_not_called_unchanged(
     )
     first = plugin(
         "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy",
-        "--timeout", "20s",
+        "--sub-path", f"{namespace}/{SERVED_MODEL}", "--timeout", "20s",
     )  # fmt: skip
     assert first.exit_code == 1, first.output
     assert "not rolled out after 20s" in first.stderr
@@ -96,7 +96,8 @@ def test_a_stuck_rollout_is_diagnosed_and_not_called_unchanged(
     assert "rollout: 1 replica of the old template left" in text.stdout
     assert "Diagnoses:\n  none" not in text.stdout
 
-    again = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--no-wait")
+    same = ["llama", "-n", namespace, "--claim", CLAIM, "--sub-path", f"{namespace}/{SERVED_MODEL}"]
+    again = plugin("patch", *same, "--no-wait")
     assert again.exit_code == 0, again.output
     assert "unchanged" not in again.stdout
     assert "but its rollout has not finished" in again.stdout
@@ -110,7 +111,7 @@ def test_a_stuck_rollout_is_diagnosed_and_not_called_unchanged(
         f"ome-pvc-{namespace}.llama", "-",
     ]  # fmt: skip
 
-    followed = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--timeout", "3s")
+    followed = plugin("patch", *same, "--timeout", "3s")
     assert followed.exit_code == 1, followed.output
     assert "not rolled out after 3s" in followed.stderr
 
@@ -164,7 +165,10 @@ def test_ctrl_c_during_patch_wait_says_what_is_in_place(
     cluster: Cluster, namespace: str, labelled: ome.Isvc, waiting_claim: str
 ) -> None:
     ome.create_workload(labelled, ome.component_deployment(labelled))
-    run = Running(cluster, "patch", "llama", "-n", namespace, "--claim", CLAIM)
+    run = Running(
+        cluster, "patch", "llama", "-n", namespace, "--claim", CLAIM,
+        "--sub-path", f"{namespace}/{SERVED_MODEL}",
+    )  # fmt: skip
     run.wait_for_line("now served from claim")
     run.wait_for_line("deployment/llama-engine:")  # --wait is following the rollout
     code, lines = run.interrupt()

@@ -19,19 +19,20 @@ from tests.e2e.conftest import Cluster, Plugin
 def test_an_isvc_in_another_namespace_or_misspelt(
     plugin: Plugin, admin: Client, namespace: str
 ) -> None:
-    ome.create_isvc(admin, namespace, "llama", "qwen-small")
+    name = f"llama-{secrets.token_hex(3)}"  # names of other tests' isvcs stay apart
+    ome.create_isvc(admin, namespace, name, "qwen-small")
     other = f"t-{secrets.token_hex(4)}"
     admin.create(
         r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}}
     )
     try:
-        wrong_ns = plugin("patch", "llama", "-n", other, "--claim", "c")
+        wrong_ns = plugin("patch", name, "-n", other, "--claim", "c")
         assert wrong_ns.exit_code == 1, wrong_ns.output
-        assert f"llama is in {namespace}: pass -n {namespace}" in wrong_ns.stderr
+        assert f"{name} is in {namespace}: pass -n {namespace}" in wrong_ns.stderr
     finally:
         admin.delete(r.NAMESPACES, other)
-    typo = plugin("diff", "lama", "-n", namespace, "--claim", "c")
-    assert "did you mean llama?" in typo.stderr
+    typo = plugin("diff", name[1:], "-n", namespace, "--claim", "c")
+    assert f"did you mean {name}?" in typo.stderr
 
 
 def test_a_misspelt_claim_and_a_base_model_without_n(
@@ -43,10 +44,11 @@ def test_a_misspelt_claim_and_a_base_model_without_n(
     assert typo.exit_code == 1, typo.output
     assert "did you mean llama-weights?" in typo.stderr
 
-    ome.create_model(admin, namespace, "qwen-small")
-    missing_n = plugin("status", "qwen-small")
+    model = f"qwen-{secrets.token_hex(3)}"
+    ome.create_model(admin, namespace, model)
+    missing_n = plugin("status", model)
     assert missing_n.exit_code == 1, missing_n.output
-    assert f"qwen-small is in {namespace}: pass -n {namespace}" in missing_n.stderr
+    assert f"{model} is in {namespace}: pass -n {namespace}" in missing_n.stderr
 
 
 def test_completion_offers_the_namespaces_base_models(

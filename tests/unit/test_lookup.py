@@ -15,3 +15,8 @@ def test_close_names_when_it_is_nowhere() -> None:
 
 def test_nothing_to_say() -> None:
     assert suggestion("x", [], []) is None
+
+
+def test_many_namespaces_are_counted() -> None:
+    said = suggestion("llama", ["a", "b", "c", "d", "e"], [])
+    assert said == "llama is in a, b, c and 2 more: pass -n a"
