@@ -583,7 +583,8 @@ def test_detail_of_a_pvc_model_with_pending_workloads(
     assert f"kubernetes.io/hostname In [{world.nodes[0]}]" in out
     assert f"{world.name('svc')}-engine" in out and "Pending (model nodeSelector)" in out
     assert "pvc-not-supported:" in out and "In_Transit forever" in out
-    assert f"next: kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
+    assert f"next: kubectl edit inferenceservice {world.name('svc')} -n {world.ns}" in out
+    assert f"`kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
 
 
 def test_detail_shows_hostpath_and_patched_workloads(
