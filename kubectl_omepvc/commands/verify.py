@@ -158,7 +158,8 @@ def command(
 
     def report(ran_on: str | None, checks: list[v.Check], error: str | None = None) -> None:
         run = v.VerifyRun(claim, namespace, name, ran_on, sub_path, mount_path, image, run_as_user)
-        doc = {**v.verify_report(run, checks), **({"error": error} if error else {})}
+        failed = {"passed": False, "error": error} if error else {}
+        doc = {**v.verify_report(run, checks), **failed}
         common.emit(printers.to_json(doc) if output == Output.JSON.value else printers.to_yaml(doc))
 
     try:
