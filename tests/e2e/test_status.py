@@ -483,6 +483,17 @@ def test_every_next_command_works_as_printed(
     assert not failures, "\n".join(failures)
 
 
+def test_verbose_request_lines_are_whole(plugin: Plugin, world: World) -> None:
+    """-v: one request per line, though status reads from several threads at once."""
+    result = plugin("status", "-A", "-l", world.selector, "-v")
+    assert result.exit_code == 0, result.stderr
+    requests = [line for line in result.stderr.splitlines() if "kubectl-ome-pvc: " in line]
+    assert len(requests) >= 5
+    for line in requests:
+        assert line.startswith("kubectl-ome-pvc: GET https://"), line
+        assert line.count("kubectl-ome-pvc:") == 1, line
+
+
 def test_stalled_and_failed_nodes_are_named(plugin: Plugin, world: World) -> None:
     item = items_by_name(run_json(plugin, world.name("dl")))[f"/{world.name('dl')}"]
     a, b, c = world.nodes

@@ -30,3 +30,9 @@ def test_a_command_takes_kubectls_form(flag: str) -> None:
     result = CliRunner().invoke(cli.root, ["rbac", flag], prog_name="kubectl ome-pvc")
     assert result.exit_code == 0, result.output
     assert "kind: ClusterRole" in result.stdout
+
+
+def test_rbac_help_names_its_real_default_output() -> None:
+    result = CliRunner().invoke(cli.root, ["rbac", "--help"], prog_name="kubectl ome-pvc")
+    assert "json (default: yaml)" in " ".join(result.stdout.split())
+    assert "a table" not in result.stdout
