@@ -13,7 +13,7 @@ import click
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.commands import common
-from kubectl_omepvc.commands.patch import render_objects, rollout_options
+from kubectl_omepvc.commands.patch import follow_command, render_objects, rollout_options
 from kubectl_omepvc.options import (
     ConnectionOptions,
     DryRun,
@@ -101,6 +101,11 @@ def command(
     )
     rollout = [o for outcome in outcomes for o in outcome.rollout]
     if wait and rollout:
+        written = ", ".join(line for outcome in outcomes for line in outcome.actions)
+        common.on_interrupt(
+            f"{written}: in place; the rollout goes on without being followed: follow it with"
+            f" {follow_command(namespace, isvc, rollout)}"
+        )
         w.follow_rollouts(client, namespace, rollout, timeout or 300.0, common.note)
 
 
