@@ -38,6 +38,8 @@ def main() -> int:
     cases = {
         # The floor: the interpreter alone, with the same site-packages start-up.
         "python3 -c pass": [sys.executable, "-c", "pass"],
+        # What the first table costs: printers.table imports tabulate only then (issue 17).
+        "python3 -c 'import tabulate'": [sys.executable, "-c", "import tabulate"],
         "kubectl ome-pvc --help": [args.plugin, "--help"],
         "kubectl ome-pvc version --client": [args.plugin, "version", "--client"],
         "kubectl ome-pvc status --help": [args.plugin, "status", "--help"],

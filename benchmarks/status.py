@@ -285,6 +285,36 @@ def measure(commands: list[list[str]], runs: int) -> list[tuple[float, float]]:
     return [(statistics.median(t), statistics.median(m)) for t, m in zip(times, peaks, strict=True)]
 
 
+TABLE_COST = """
+import sys, time
+start = time.perf_counter()
+from kubectl_omepvc import printers
+from kubectl_omepvc.core import status
+headers = status.overview_headers(False)
+size = int(sys.argv[1])
+rows = [[f"bench-model-{i:04d}", *(f"cell-{i}-{c}" for c in headers[1:])] for i in range(size)]
+begin = time.perf_counter()
+printers.table(headers, rows)
+print(begin - start, time.perf_counter() - begin)
+"""
+
+
+def table_cost(size: int, runs: int) -> tuple[float, float]:
+    """Median seconds of the overview's table at `size` rows, in a fresh interpreter each run:
+    (importing printers and core.status, then printers.table including its tabulate import)."""
+    samples = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", TABLE_COST, str(size)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(tuple(float(x) for x in done.stdout.split()))
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
 def default_plugin() -> str:
     # The console script beside this interpreter (a pyenv shim would add a shell's start-up).
     beside = Path(sys.executable).parent / "kubectl-ome_pvc"
@@ -330,6 +360,8 @@ def main() -> int:
               f"{base_m:>7.1f}MiB {1.0:>10.2f}x {1.0:>9.2f}x")  # fmt: skip
         print(f"{size:>6} {'kubectl ome-pvc status':<36} {t * 1000:>7.0f}ms {m:>7.1f}MiB "
               f"{t / base_t:>10.2f}x {m / base_m:>9.2f}x")  # fmt: skip
+        _, table_t = table_cost(size, args.runs)
+        print(f"{size:>6} {'  of which the table (tabulate)':<36} {table_t * 1000:>7.0f}ms")
     return 0
 
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Writes the test CRDs in hack/crds (released OME) and hack/crds-native-pvc (OME from main).
+"""Writes the test CRDs: hack/crds (released OME v0.1.5, full CRDs), hack/crds-minimal (v0.1.5's
+minimal CRDs: schemaless model spec and status) and hack/crds-native-pvc (OME built from main).
 
 They are written here from the facts in shared/reference/ome.md, not copied from OME: only the
 fields the plugin reads are typed; everything else is preserved as unknown fields. The native
-variant differs only where newer OME differs: `status.conditions` (our capability probe),
-`observedGeneration` and `lastReconcileTime` on both model kinds.
+variant follows OME main's Go types where they differ (sgl-project/ome at 5ed809d2,
+pkg/controller/v1beta1/basemodel/backends/pvc/pvc.go writes them through
+updatePVCConditionedStatus): `status.conditions` is a list of metav1.Condition (type, status,
+reason, message and lastTransitionTime required, as controller-gen writes it for that type),
+plus `observedGeneration` and `lastReconcileTime` (shared.StampObservedReconcile).
 Run it after changing it; tests/unit/test_crds.py fails when the files are stale.
 """
 
@@ -46,15 +50,24 @@ def model_schema(native_pvc: bool) -> dict[str, Any]:
                     "type": "array",
                     "x-kubernetes-list-type": "map",
                     "x-kubernetes-list-map-keys": ["type"],
-                    "items": {
+                    "items": {  # metav1.Condition
                         "type": "object",
-                        "required": ["type", "status"],
+                        "required": ["lastTransitionTime", "message", "reason", "status", "type"],
                         "properties": {
-                            "type": STRING,
+                            "type": {"type": "string", "maxLength": 316},
                             "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                            "reason": STRING,
-                            "message": STRING,
-                            "observedGeneration": {"type": "integer", "format": "int64"},
+                            "reason": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 1024,
+                                "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+                            },
+                            "message": {"type": "string", "maxLength": 32768},
+                            "observedGeneration": {
+                                "type": "integer",
+                                "format": "int64",
+                                "minimum": 0,
+                            },
                             "lastTransitionTime": {"type": "string", "format": "date-time"},
                         },
                     },
@@ -150,8 +163,13 @@ MODEL_COLUMNS = [
 ]
 
 
-def documents(native_pvc: bool) -> dict[str, dict[str, Any]]:
-    schema = model_schema(native_pvc)
+def minimal_model_schema() -> dict[str, Any]:
+    """v0.1.5's config/crd/minimal: spec and status kept, but not typed."""
+    return open_schema()
+
+
+def documents(native_pvc: bool, minimal: bool = False) -> dict[str, dict[str, Any]]:
+    schema = minimal_model_schema() if minimal else model_schema(native_pvc)
     return {
         "ome.io_clusterbasemodels.yaml": crd(
             "ome.io",
@@ -197,11 +215,17 @@ def render(doc: dict[str, Any]) -> str:
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
-    for native, folder in ((False, HERE / "crds"), (True, HERE / "crds-native-pvc")):
+    variants = (
+        (False, False, HERE / "crds"),
+        (True, False, HERE / "crds-native-pvc"),
+        (False, True, HERE / "crds-minimal"),
+    )
+    for native, minimal, folder in variants:
         folder.mkdir(exist_ok=True)
-        for name, doc in documents(native).items():
-            if native and (not name.startswith("ome.io_") or "inferenceservices" in name):
-                continue  # the native variant only replaces the two model CRDs
+        for name, doc in documents(native, minimal).items():
+            variant = native or minimal
+            if variant and (not name.startswith("ome.io_") or "inferenceservices" in name):
+                continue  # the variants only replace the two model CRDs
             path = folder / name
             text = render(doc)
             if check:

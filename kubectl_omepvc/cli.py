@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("kubectl_omepvc.commands.status", "Show each model's state per node and why."),
     "create": ("kubectl_omepvc.commands.create", "Create a PV/PVC pair for model weights."),
     "verify": ("kubectl_omepvc.commands.verify", "Check a claim holds a loadable model."),
+    "copy": ("kubectl_omepvc.commands.copy", "Copy a model from a node onto a claim, checked."),
     "rbac": ("kubectl_omepvc.commands.rbac", "Print least-privilege roles for a command."),
     "completion": (
         "kubectl_omepvc.commands.completion",

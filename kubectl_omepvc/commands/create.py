@@ -21,7 +21,7 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import served_model as sm
 from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.objects import render_stream, strip_server_fields
+from kubectl_omepvc.core.objects import strip_server_fields
 from kubectl_omepvc.core.sources import Source
 from kubectl_omepvc.core.storage_plan import Plan, Step, kind_name
 from kubectl_omepvc.errors import InputError
@@ -34,6 +34,7 @@ from kubectl_omepvc.options import (
     dry_run_option,
     output_option,
 )
+from kubectl_omepvc.printers import render_stream
 
 if TYPE_CHECKING:
     from kubectl_omepvc.api.client import Client
@@ -94,7 +95,9 @@ DELETE_TIMEOUT = 60.0  # seconds to wait for a replaced claim and volume to go
 @click.option(
     "--register-model",
     metavar="[KIND/]NAME",
-    help="Also create a pvc:// model for the claim: NAME (ClusterBaseModel) or basemodel/NAME.",
+    help="Also create a pvc:// model for the claim (OME built from main): NAME, a "
+    "ClusterBaseModel with pvc://<ns>:<claim>/<sub-path>, or basemodel/NAME, a BaseModel in the "
+    "claim's namespace with pvc://<claim>/<sub-path>.",
 )
 @click.option(
     "--force-conflicts",
@@ -151,7 +154,9 @@ def command(
 
     The PV is pre-bound to the claim, ReadOnlyMany and Retain by default. Re-running the same
     command changes nothing; an object that exists with another spec is shown and left alone
-    unless --force-conflicts. --register-model also creates a pvc:// model (no storage.path).
+    unless --force-conflicts. --register-model also creates a pvc:// model (no storage.path):
+    a ClusterBaseModel's URI names the claim's namespace (pvc://serving:llama-weights/meta/...),
+    a BaseModel's does not (pvc://llama-weights/meta/...); only OME built from main serves them.
 
     \b
     Examples:
@@ -159,6 +164,8 @@ def command(
           --node gpu-node-1 --size 100Gi --sub-path meta/llama-3-2-1b-instruct
       kubectl ome-pvc create llama-weights -n serving --from-model llama-3-2-1b-instruct \\
           --size 100Gi --register-model llama-3-2-1b-instruct-pvc
+      kubectl ome-pvc create qwen-weights -n team-a --storage-class nfs --size 40Gi \\
+          --sub-path qwen/qwen3-8b --register-model basemodel/qwen3-8b-pvc
     """
     try:
         source = sources.choose_source(
@@ -260,28 +267,12 @@ def _from_model(
     client: Client, ref: m.ModelRef, local_path: str | None, nodes: Sequence[str]
 ) -> tuple[m.LocalSource, str, Obj]:
     """Root, nodes and sub-path of a local PV for the files an OME model was downloaded to."""
-    resource = r.model_resource(ref.kind)
-    model = client.get_or_none(resource, ref.name, ref.namespace)
-    where = f" in namespace {ref.namespace}" if ref.namespace else ""
-    if model is None:
-        hint = f"list them with `kubectl get {resource.plural}`"
-        if ref.kind is ModelKind.CLUSTER:
-            hint += "; a BaseModel is basemodel/NAME"
-        elif ref.namespace:
-            from kubectl_omepvc.api.lookup import whereabouts
-
-            hint = whereabouts(client, resource, ref.name, ref.namespace) or hint
-        raise InputError(f"{ref.kind.value} {ref.name!r} not found{where}", hint)
-    storage = (model.get("spec") or {}).get("storage") or {}
-    path = storage.get("path")
-    if not path:
-        raise InputError(
-            f"{ref.kind.value} {ref.name} has no storage.path (storageUri "
-            f"{storage.get('storageUri') or '-'})",
-            "--from-model needs a model the agent downloads to a node directory; "
-            "use --local-path/--node or --nfs-server for other models",
-        )
-    m.validate_absolute_path(path, f"{ref.kind.value} {ref.name} storage.path")
+    model, path = common.hostpath_model(
+        client,
+        ref,
+        "--from-model needs a model the agent downloads to a node directory; "
+        "use --local-path/--node or --nfs-server for other models",
+    )
     ready, failed = sm.ready_and_failed(model)
     chosen = tuple(nodes) or tuple(ready)
     for node in nodes:  # before anything is written: the volume would serve what is there
@@ -347,7 +338,16 @@ def _print_uri(plan: Plan, to_stderr: bool) -> None:
             "get a pvc:// URI and let `patch` find the model's directory)"
         )
         return
-    say(f"URI: {m.pvc_uri(req.namespace, req.claim, req.sub_path)}")
+    if plan.register is not None:
+        kind = plan.register[0]
+        say(f"URI: {m.pvc_uri(kind, req.namespace, req.claim, req.sub_path)} ({kind.value})")
+    else:
+        for kind in (ModelKind.NAMESPACED, ModelKind.CLUSTER):
+            where = f" in namespace {req.namespace}" if kind is ModelKind.NAMESPACED else ""
+            say(
+                f"URI: {m.pvc_uri(kind, req.namespace, req.claim, req.sub_path)}"
+                f" (for a {kind.value}{where})"
+            )
     say(f"Sub-path: {req.sub_path} (the subPath `kubectl ome-pvc patch` mounts)")
 
 
@@ -373,7 +373,8 @@ def _run(
         _check_nodes(client, req.source.nodes)
     elif isinstance(req.source, m.ClassSource):
         storage_class = _check_storage_class(client, req.source.storage_class, req.access_mode)
-    native_pvc = _check_model_api(client, plan) if plan.register else None
+    if plan.register:
+        _check_model_api(client, plan)
 
     _read_existing(client, plan)
     recreate = _check_conflicts(client, plan, force)
@@ -409,11 +410,6 @@ def _run(
     for note in plan.notes:
         common.note(note)
     _print_uri(plan, to_stderr=output is not None)
-    if native_pvc is False:
-        common.note(
-            "note: this cluster runs released OME (no native pvc:// support): a pvc:// model "
-            "stays In_Transit; serve it with `kubectl ome-pvc patch`"
-        )
 
     try:
         if not server_dry_run:
@@ -479,8 +475,10 @@ def _check_storage_class(client: Client, name: str, mode: m.AccessMode) -> Obj |
     return found
 
 
-def _check_model_api(client: Client, plan: Plan) -> bool | None:
-    """Whether OME serves pvc:// models natively; InputError when OME's CRDs are not served."""
+def _check_model_api(client: Client, plan: Plan) -> None:
+    """Whether OME serves pvc:// models natively. InputError, before anything is written, when
+    OME's CRDs are not served or OME is a released one: a pvc:// model would stay In_Transit
+    and the pods of its isvcs Pending on a node label no node gets."""
     from kubectl_omepvc.api import probe
 
     caps = probe.probe(client)
@@ -489,7 +487,22 @@ def _check_model_api(client: Client, plan: Plan) -> bool | None:
             f"{plan.model_ref.display} is not served by this cluster",
             "install OME, or drop --register-model",
         )
-    return caps.native_pvc
+    req = plan.request
+    if caps.native_pvc is False:
+        raise InputError(
+            "--register-model: this OME does not serve pvc:// models "
+            f"({caps.generation_basis or 'released OME'}): the model would stay In_Transit "
+            "and its InferenceServices' pods Pending",
+            "drop --register-model, keep the InferenceService on its hostPath model and run "
+            f"`kubectl ome-pvc patch ISVC -n {req.namespace} --claim {req.claim}` "
+            "(strategy policy), or run OME built from main",
+        )
+    if caps.native_pvc is None:
+        common.note(
+            f"warning: cannot tell whether this OME serves pvc:// models ({caps.generation_basis}"
+            "); on released OME the registered model stays In_Transit: then delete it and use "
+            f"`kubectl ome-pvc patch ISVC -n {req.namespace} --claim {req.claim}`"
+        )
 
 
 def _read_existing(client: Client, plan: Plan) -> None:

@@ -30,7 +30,6 @@ from kubectl_omepvc.core.diff import (
     load_workloads,
     local_plans,
     object_file_name,
-    patches_json,
     unified,
 )
 from kubectl_omepvc.core.objects import strip_server_fields
@@ -38,6 +37,27 @@ from kubectl_omepvc.options import ConnectionOptions, Output, connection_options
 
 EXTERNAL_DIFF = "KUBECTL_EXTERNAL_DIFF"
 ERROR_EXIT = 2  # diff's own errors must not look like "differences found" (1)
+
+
+def patches_json(plans: Sequence[Planned], extras: Sequence[Extra] = ()) -> str:
+    """`-o json`: each object patch creates or replaces (`object`), then each workload's JSON
+    Patch (`patch`), as patch sends them."""
+
+    def head(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj.get("metadata") or {}
+        return {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+        }
+
+    items = [
+        {**head(e.after), "action": "create" if e.before is None else "patch", "object": e.after}
+        for e in extras
+    ]
+    items += [{**head(p.workload), "action": "patch", "patch": p.ops} for p in plans if p.ops]
+    return printers.to_json(items)
 
 
 def run_external(program: str, plans: Sequence[Planned], extras: Sequence[Extra] = ()) -> int:

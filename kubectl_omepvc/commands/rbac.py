@@ -15,8 +15,8 @@ import click
 from kubectl_omepvc import errors
 from kubectl_omepvc.commands import common
 from kubectl_omepvc.core import rbac
-from kubectl_omepvc.core.objects import render_stream
 from kubectl_omepvc.options import Output, connection_options, output_option
+from kubectl_omepvc.printers import render_stream
 
 RULES = {"status": rbac.STATUS_RULES}
 

@@ -176,7 +176,7 @@ def command(
         + (f" as uid {run_as_user}" if run_as_user is not None else "")
     )
     if output is None:
-        common.emit(v.render_checks(checks, printers.palette_for(sys.stdout)))
+        common.emit(render_checks(checks, printers.palette_for(sys.stdout)))
     else:
         report(ran_on, checks)
     if not passed:
@@ -301,3 +301,13 @@ def _pod_events(client: Client, namespace: str, name: str) -> str:
         return ""
     last = warnings[-1]
     return f"last event: {last.get('reason')}: {last.get('message')}"
+
+
+def render_checks(checks: list[v.Check], palette: printers.Palette) -> str:
+    """The checks as a table, then the fix for each failure."""
+    rows = [
+        [c.name, palette.good("ok") if c.ok else palette.bad("FAILED"), c.detail] for c in checks
+    ]
+    text = printers.table(["check", "result", "detail"], rows)
+    fixes = [f"  {c.name}: {c.fix}" for c in checks if not c.ok and c.fix]
+    return text + ("\n\nFixes:\n" + "\n".join(fixes) if fixes else "")

@@ -21,13 +21,23 @@ WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 Obj = dict[str, Any]
 
 
-def volume_root(pv: Mapping[str, Any] | None) -> str | None:
-    """The directory a PV exposes (`local.path` or `nfs.path`); None for provisioned volumes."""
-    for source in ("local", "nfs"):
-        path = dig(pv, "spec", source, "path")
-        if path:
-            return str(path)
-    return None
+def node_root(pv: Mapping[str, Any] | None) -> str | None:
+    """The PV's root when it is a directory on the node itself (`local.path`), else None.
+
+    Only then can the node's model path say where the model is on the claim. An NFS export's
+    path is a path on the server, and a provisioned volume has none: the model sits wherever
+    `create`, `copy` or the user put it.
+    """
+    path = dig(pv, "spec", "local", "path")
+    return str(path) if path else None
+
+
+def _under(model_path: str, root: str) -> bool:
+    try:
+        transform.sub_path_for(model_path, root)
+    except InputError:
+        return False
+    return True
 
 
 def choose_sub_path(
@@ -38,19 +48,21 @@ def choose_sub_path(
 ) -> str:
     """The model's directory relative to the claim's root.
 
-    From the PV's root when it has one (and then `--sub-path` must agree: a wrong sub-path is
-    what leaves the server unable to read config.json); else `--sub-path`; else the claim's
-    `ome-pvc.io/sub-path` annotation (written by `create`).
+    A local PV rooted at or above the node's model directory fixes it (and `--sub-path` must
+    agree: a wrong sub-path is what leaves the server unable to read config.json). Any other
+    claim (NFS, a StorageClass, a local PV elsewhere) holds a copy: `--sub-path`, else the
+    claim's `ome-pvc.io/sub-path` annotation (written by `create` and `copy`). Whether the
+    files are there is for `verify` to check, on the claim; the node's path cannot tell.
     """
     name = dig(claim, "metadata", "name") or ""
-    root = volume_root(pv)
-    if root is not None:
+    root = node_root(pv)
+    if root is not None and _under(model_path, root):
         derived = transform.sub_path_for(model_path, root)
         if flag is not None and transform.clean_sub_path(flag) != derived:
             raise InputError(
                 f"--sub-path {flag} does not match the volume: the model is at {model_path} on"
-                f" the node and the volume of claim {name} is rooted at {root}, so the model is"
-                f" at {derived or 'its root'} on the claim",
+                f" the node and the local volume of claim {name} is rooted at {root}, so the"
+                f" model is at {derived or 'its root'} on the claim",
                 "leave --sub-path out (it is derived from the volume)",
             )
         return derived
@@ -59,11 +71,16 @@ def choose_sub_path(
     annotated = (dig(claim, "metadata", "annotations") or {}).get(manifests.SUB_PATH_ANNOTATION)
     if annotated:
         return transform.clean_sub_path(str(annotated))
+    kind = (
+        f"its local volume's root {root} does not hold the node's model directory"
+        if root is not None
+        else "its volume is not a directory on the node (NFS or provisioned)"
+    )
     raise InputError(
-        f"cannot tell where model directory {model_path} is on claim {name}: its volume has"
-        " no local or NFS path (provisioned) and the claim has no"
-        f" {manifests.SUB_PATH_ANNOTATION} annotation",
-        "pass --sub-path DIR, the model's directory relative to the claim's root",
+        f"cannot tell where model directory {model_path} is on claim {name}: {kind} and the"
+        f" claim has no {manifests.SUB_PATH_ANNOTATION} annotation",
+        "pass --sub-path DIR, the model's directory relative to the claim's root (what"
+        " `create --sub-path` or `copy` used)",
     )
 
 

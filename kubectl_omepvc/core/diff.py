@@ -1,7 +1,7 @@
 """What `patch` would change in each workload, as unified YAML diffs or JSON Patches (pure).
 
 `plan_workload` computes one workload's JSON Patch; `unified` renders the changed pod templates
-as `diff -u` of their YAML (coloured like git when asked); `patches_json` is `-o json`. For
+as `diff -u` of their YAML (coloured like git when asked; the command prints `-o json`). For
 `diff --local`, `load_workloads` and `local_plans` stand in for what the cluster would say.
 """
 
@@ -10,19 +10,36 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from kubectl_omepvc import printers
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import naming, transform
 from kubectl_omepvc.core.served_model import workload_model_name
 from kubectl_omepvc.errors import InputError
-from kubectl_omepvc.printers import Palette
 
 Obj = dict[str, Any]
 WORKLOAD_KINDS = ("Deployment", "LeaderWorkerSet")
+
+
+class Palette(Protocol):
+    """Colours by meaning (printers.Palette is one): core says which lines are added or
+    removed, presentation decides how that looks."""
+
+    def good(self, text: str) -> str: ...
+    def bad(self, text: str) -> str: ...
+    def dim(self, text: str) -> str: ...
+    def bold(self, text: str) -> str: ...
+
+
+class _Plain:
+    """The palette without colour."""
+
+    def good(self, text: str) -> str:
+        return text
+
+    bad = dim = bold = good
 
 
 def template_yaml(template: Mapping[str, Any]) -> str:
@@ -51,7 +68,7 @@ def template_diff(
         n=context,
         lineterm="",
     )
-    palette = color or Palette(False)
+    palette = color or _Plain()
     return "\n".join(_paint(i, line, palette) for i, line in enumerate(lines))
 
 
@@ -255,27 +272,6 @@ def unified(plans: Sequence[Planned], palette: Palette, extras: Sequence[Extra] 
             if text:
                 parts.append(text)
     return "\n".join(parts)
-
-
-def patches_json(plans: Sequence[Planned], extras: Sequence[Extra] = ()) -> str:
-    """`-o json`: each object patch creates or replaces (`object`), then each workload's JSON
-    Patch (`patch`), as patch sends them."""
-
-    def head(obj: Obj) -> Obj:
-        meta = obj.get("metadata") or {}
-        return {
-            "apiVersion": obj.get("apiVersion"),
-            "kind": obj.get("kind"),
-            "namespace": meta.get("namespace"),
-            "name": meta.get("name"),
-        }
-
-    items = [
-        {**head(e.after), "action": "create" if e.before is None else "patch", "object": e.after}
-        for e in extras
-    ]
-    items += [{**head(p.workload), "action": "patch", "patch": p.ops} for p in plans if p.ops]
-    return printers.to_json(items)
 
 
 def object_file_name(obj: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""RFC 6902 JSON Patches that switch a workload to a claim and back, and a small applier.
+"""RFC 6902 JSON Patches that switch a workload to a claim and back.
 
 Paths are found by name in the workload as read (see `transform`), and every change is preceded
 by a `test` of the value it replaces: when the workload changed between read and write (say OME
@@ -10,6 +10,10 @@ string `{"format": 1, "templates": {<template path>: <record>}}`, so `restore_pa
 with the workload alone, byte for byte. Each record keeps the original volume, every original
 mount of it (container, index, mount), the removed nodeSelector entry and its position, and the
 strategy, claim, sub-path and plugin version that made the change.
+
+Building the patches is this module's job; applying them (client-side previews, dry runs, and
+telling a failed `test` from a rejected result) is the `jsonpatch` package's, which follows
+RFC 6902 and RFC 6901 to the letter.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class PatchFailed(Conflict):
     """A patch did not apply: a `test` failed or a path is missing (the document changed)."""
 
 
+class InvalidPatch(InputError):
+    """Not a JSON Patch at all (RFC 6902): an unknown op, a member missing, a bad pointer."""
+
+
 # --- JSON pointers (RFC 6901) -------------------------------------------------------------------
 
 
@@ -68,98 +76,53 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
 def pointer(*tokens: str | int) -> str:
     return "".join("/" + escape(str(t)) for t in tokens)
 
 
-def split_pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise PatchFailed(f"JSON pointer {path!r} does not start with '/'")
-    return [unescape(t) for t in path[1:].split("/")]
-
-
 def resolve(doc: Any, path: str) -> Any:
     """The value at `path` in `doc`; `PatchFailed` when there is none."""
-    node = doc
-    for token in split_pointer(path):
-        node = _child(node, token, path)
-    return node
+    from jsonpointer import JsonPointer, JsonPointerException  # with jsonpatch: see apply_patch
+
+    try:
+        return JsonPointer(path).resolve(doc)
+    except JsonPointerException as exc:
+        raise PatchFailed(f"{path}: {exc}", "re-read the object and try again") from None
 
 
-def _child(node: Any, token: str, path: str) -> Any:
-    if isinstance(node, Mapping):
-        if token not in node:
-            raise PatchFailed(f"{path}: no member {token!r}", "re-read the object and try again")
-        return node[token]
-    if isinstance(node, list):
-        return node[_index(node, token, path, allow_end=False)]
-    raise PatchFailed(f"{path}: {token!r} is inside a scalar", "re-read the object and try again")
-
-
-def _index(items: list[Any], token: str, path: str, allow_end: bool) -> int:
-    if token == "-" and allow_end:
-        return len(items)
-    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
-        raise PatchFailed(f"{path}: {token!r} is not an array index")
-    index = int(token)
-    if index > len(items) or (index == len(items) and not allow_end):
-        raise PatchFailed(f"{path}: index {index} is out of range (length {len(items)})")
-    return index
-
-
-# --- the applier ----------------------------------------------------------------------------
+# --- applying ---------------------------------------------------------------------------------
 
 
 def apply_patch(doc: Any, ops: Iterable[Operation]) -> Any:
-    """`doc` with `ops` applied (add/remove/replace/test), as a new object; all or nothing."""
+    """`doc` with `ops` applied, as a new object; all or nothing (`doc` is never changed).
+
+    `PatchFailed` when an op does not apply to this document (a `test` failed, a path is
+    missing); `InvalidPatch` when an op is not valid RFC 6902 whatever the document.
+    """
+    # Imported here: only previews, dry runs and a rejected write apply patches (~8 ms).
+    from jsonpatch import InvalidJsonPatch, JsonPatch, JsonPatchConflict, JsonPatchTestFailed
+    from jsonpointer import JsonPointerException
+
     out = copy.deepcopy(doc)
-    for op in ops:
-        out = _apply_one(out, op)
-    return out
-
-
-def _apply_one(doc: Any, op: Operation) -> Any:
-    kind, path = op["op"], op["path"]
-    value = cast(Mapping[str, Any], op).get("value")
-    tokens = split_pointer(path)
-    if kind == "test":
-        actual = resolve(doc, path)
-        if not json_equal(actual, value):
+    for op in ops:  # one at a time, so that an error names its op
+        raw = cast(Mapping[str, Any], op)
+        where = f"{raw.get('op')} {raw.get('path')}"
+        try:
+            patch = JsonPatch([raw])
+        except (InvalidJsonPatch, JsonPointerException) as exc:
+            raise InvalidPatch(f"{where}: not a valid JSON Patch operation: {exc}") from None
+        try:
+            out = patch.apply(out, in_place=True)
+        except JsonPatchTestFailed:
             raise PatchFailed(
-                f"test failed at {path}: the object changed since it was read",
+                f"test failed at {raw['path']}: the object changed since it was read",
                 "re-read it and try again",
-            )
-        return doc
-    if not tokens:  # the whole document
-        if kind == "remove":
-            return None
-        return copy.deepcopy(value)
-    parent = resolve(doc, pointer(*tokens[:-1]))
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        if kind in ("remove", "replace") and last not in parent:
-            raise PatchFailed(f"{kind} {path}: no such member", "re-read it and try again")
-        if kind == "remove":
-            del parent[last]
-        else:
-            parent[last] = copy.deepcopy(value)
-    elif isinstance(parent, list):
-        index = _index(parent, last, path, allow_end=kind == "add")
-        if kind == "add":
-            parent.insert(index, copy.deepcopy(op["value"]))  # type: ignore[typeddict-item]
-        elif kind == "remove":
-            del parent[index]
-        else:
-            parent[index] = copy.deepcopy(value)
-    else:
-        raise PatchFailed(f"{kind} {path}: the parent is not an object or array")
-    return doc
+            ) from None
+        except (JsonPatchConflict, JsonPointerException) as exc:
+            raise PatchFailed(f"{where}: {exc}", "re-read the object and try again") from None
+        except InvalidJsonPatch as exc:  # e.g. a `replace` at `-`
+            raise InvalidPatch(f"{where}: not a valid JSON Patch operation: {exc}") from None
+    return out
 
 
 def json_equal(a: Any, b: Any) -> bool:

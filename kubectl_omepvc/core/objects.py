@@ -6,8 +6,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubectl_omepvc import printers
-
 Obj = dict[str, Any]
 # For isinstance: decoded JSON objects are dicts, and a dict is recognised without the slower
 # ABC check that other mappings need (status runs these checks a million times at scale).
@@ -35,11 +33,3 @@ def one_or_list(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     if len(objects) == 1:
         return objects[0]
     return {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-
-
-def render_stream(objects: Sequence[Mapping[str, Any]], output: str) -> str:
-    """Objects as kubectl prints what it applied: `json`, one object or a v1 `List` of several;
-    `yaml`, a YAML stream (`---` between objects)."""
-    if output == "json":
-        return printers.to_json(one_or_list(objects))
-    return printers.to_yaml_stream(objects)

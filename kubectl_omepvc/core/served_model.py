@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubectl_omepvc.core import naming
+from kubectl_omepvc.core import claims, naming, storage_uri
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.objects import dig
 from kubectl_omepvc.errors import InputError
@@ -116,3 +116,74 @@ def serving_risk(model: ModelInfo, to_claim: bool) -> str | None:
             f" node labelled {model.label_key}=Ready (and --wait until --timeout)"
         )
     return None
+
+
+def pvc_model_served(
+    model: ModelInfo,
+    isvc_namespace: str,
+    isvc_name: str,
+    claim_flag: str,
+    workloads: Sequence[Mapping[str, Any]],
+    native_pvc: bool | None,
+    generation_basis: str | None = None,
+) -> str:
+    """An isvc already on a `pvc://` model: the "unchanged" line when OME mounts the claim in
+    every workload; InputError, with the way out, in every other case (patch and diff must
+    never call an isvc served from a claim when its pods do not mount it).
+
+    On released OME nothing mounts the claim: the isvc's pods wait for a node label no node
+    gets. OME `main` mounts the claim by name in the isvc's own namespace (it drops the URI's
+    namespace), so the isvc must be in the claim's namespace.
+    """
+    shown = f"{model.kind.value} {model.name}"
+    try:
+        uri = storage_uri.parse_model_pvc_uri(model.kind, model.uri)
+    except storage_uri.PvcUriError as exc:
+        raise InputError(
+            f"{shown} of inferenceservice {isvc_name} has a pvc:// URI OME refuses: {exc}",
+            f"fix it with `kubectl edit {model.kind.resource} {model.name}`",
+        ) from None
+    claim_ns = model.namespace if model.kind is ModelKind.NAMESPACED else uri.namespace
+    patch_cmd = f"kubectl ome-pvc patch {isvc_name} -n {isvc_namespace} --claim {uri.claim}"
+    if not native_pvc:
+        why = (
+            "this OME does not serve pvc:// models"
+            if native_pvc is False
+            else "this OME may not serve pvc:// models"
+            + (f" ({generation_basis})" if generation_basis else "")
+        )
+        raise InputError(
+            f"inferenceservice {isvc_name} serves pvc:// {shown} ({model.uri}) and {why}: its "
+            f"pods mount no claim and wait for node label {model.label_key}, which no node gets",
+            "point the isvc at a model with a storage.path (a hostPath model, such as the one "
+            f"the weights came from) and run `{patch_cmd}` (strategy policy keeps the claim), "
+            "or run OME built from main",
+        )
+    if claim_ns != isvc_namespace:
+        raise InputError(
+            f"inferenceservice {isvc_namespace}/{isvc_name} is outside the namespace of its "
+            f"model's claim {claim_ns}/{uri.claim}, and OME mounts the claim from the isvc's "
+            "own namespace",
+            f"run the isvc in namespace {claim_ns}, or give it a claim and a pvc:// BaseModel "
+            f"in {isvc_namespace}: `kubectl ome-pvc create CLAIM -n {isvc_namespace} ... "
+            "--register-model basemodel/NAME`",
+        )
+    if claim_flag != uri.claim:
+        raise InputError(
+            f"inferenceservice {isvc_name} is already served natively from claim {uri.claim} "
+            f"(model {model.name}), not {claim_flag}",
+            f"point it back at a hostPath model first, or pass --claim {uri.claim}",
+        )
+    waiting = [w for w in workloads if not claims.uses_claim(w, uri.claim)]
+    if waiting or not workloads:
+        names = ", ".join(str(dig(w, "metadata", "name")) for w in waiting) or "none found"
+        raise InputError(
+            f"OME has not mounted claim {uri.claim} in the workloads of inferenceservice "
+            f"{isvc_name} yet (not mounted: {names})",
+            f"see why with `kubectl ome-pvc status {model.name}"
+            + (f" -n {model.namespace}`" if model.namespace else "`"),
+        )
+    return (
+        f"inferenceservice.ome.io/{isvc_name} unchanged: its model {model.name} is a pvc:// "
+        f"model ({model.uri}) and OME mounts claim {uri.claim} in its workloads"
+    )

@@ -10,7 +10,7 @@ The pod mounts the claim read-only with the model's sub-path and runs a POSIX `s
     DONE                  the script finished
 
 `parse_verify_output` turns that into `Check`s, each failure with the fix to apply;
-`render_checks` and `verify_report` are the two ways they are shown. Also here: where the
+`verify_report` and the command's table are the two ways they are shown. Also here: where the
 engine mounts the model and as whom (`engine_identity`, `model_mount_path`), and what the pod's
 state means for the wait (`pod_state`, `hopeless`, `finished`).
 """
@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubectl_omepvc import printers
 from kubectl_omepvc.core.manifests import (
     HOSTNAME_LABEL,
     MANAGED_BY,
@@ -55,7 +54,8 @@ DEFAULT_IMAGE = "busybox:1.36"
 VERIFY_LABEL = "ome-pvc.io/verify"
 VOLUME_NAME = "model"
 CONTAINER_NAME = "verify"
-CHECK_NAMES = ("mount", "config.json", "tokenizer", "weights", "identity")
+CHECK_NAMES = ("mount", "config.json", "tokenizer", "weights", "copy", "identity")
+MANIFEST = ".ome-pvc-copy.json"  # what `copy` writes at the sub-path
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
 
 # $1 is the mount path. Every command used exists in busybox and in POSIX (find's -mindepth and
@@ -150,6 +150,30 @@ elif [ "$bad" -gt 0 ]; then
   describe weights "$first" "$fs"
 else
   echo "CHECK weights ok count=$count bytes=$bytes"
+fi
+
+# The manifest `kubectl ome-pvc copy` leaves: every listed file there, at its size (a full
+# sha256 pass is the copy's own job; here it would take as long as the copy).
+c=$m/.ome-pvc-copy.json
+if [ -f "$c" ]; then
+  for k in model sourceNode time; do
+    echo "DETAIL copy $k $(sed -n "s/^  \"$k\": \"\(.*\)\",\$/\1/p" "$c")"
+  done
+  sed -n 's/^ *{"path": "\(.*\)", "size": \([0-9]*\), "sha256".*/\2 \1/p' "$c" | {
+    n=0; bad=0; first=""
+    while IFS= read -r line; do
+      n=$((n + 1)); size=${line%% *}; f=${line#* }
+      got=$(stat -L -c %s "$m/$f" 2>/dev/null || echo missing)
+      if [ "$got" != "$size" ]; then
+        bad=$((bad + 1)); [ -n "$first" ] || first="$f (manifest $size bytes, found $got)"
+      fi
+    done
+    if [ "$n" -eq 0 ]; then echo "CHECK copy unreadable files=0"
+    elif [ "$bad" -gt 0 ]; then
+      echo "CHECK copy mismatch files=$n bad=$bad"; echo "DETAIL copy file $first"
+    else echo "CHECK copy ok files=$n"
+    fi
+  }
 fi
 echo DONE
 """
@@ -489,6 +513,22 @@ def _weights_check(finding: _Finding | None, ctx: _Context) -> Check:
     return dataclasses.replace(check, fix=fix)
 
 
+def _copy_check(finding: _Finding) -> Check:
+    """The manifest `copy` wrote: each file it lists is there at the size it lists."""
+    files = finding.fields.get("files", "0")
+    origin = finding.details.get("sourceNode") or "?"
+    when = finding.details.get("time") or "?"
+    if finding.status == "ok":
+        return Check("copy", True, f"{files} files as copied from {origin} at {when}")
+    rerun = "rerun `kubectl ome-pvc copy` for this claim: it replaces what differs"
+    if finding.status == "mismatch":
+        bad = finding.fields.get("bad", "?")
+        first = finding.details.get("file", "?")
+        detail = f"{bad} of {files} files differ from the copy's manifest (first: {first})"
+        return Check("copy", False, detail, rerun)
+    return Check("copy", False, f"cannot read the copy's manifest {MANIFEST}", rerun)
+
+
 def parse_verify_output(log: str, *, sub_path: str | None = None) -> list[Check]:
     """The verification pod's log → one Check per check, each failure with its fix.
 
@@ -523,6 +563,9 @@ def parse_verify_output(log: str, *, sub_path: str | None = None) -> list[Check]
         _tokenizer_check(parsed.findings.get("tokenizer"), ctx),
         _weights_check(parsed.findings.get("weights"), ctx),
     ]
+    copied = parsed.findings.get("copy")
+    if copied is not None:
+        checks.append(_copy_check(copied))
     if ctx.identity is not None:
         ids = ctx.identity.fields
         checks.append(
@@ -670,13 +713,3 @@ def finished(pod: Mapping[str, Any] | None) -> bool:
     return (
         pod is None or dig(pod, "status", "phase") in ("Succeeded", "Failed") or bool(hopeless(pod))
     )
-
-
-def render_checks(checks: list[Check], palette: printers.Palette) -> str:
-    """The checks as a table, then the fix for each failure."""
-    rows = [
-        [c.name, palette.good("ok") if c.ok else palette.bad("FAILED"), c.detail] for c in checks
-    ]
-    text = printers.table(["check", "result", "detail"], rows)
-    fixes = [f"  {c.name}: {c.fix}" for c in checks if not c.ok and c.fix]
-    return text + ("\n\nFixes:\n" + "\n".join(fixes) if fixes else "")

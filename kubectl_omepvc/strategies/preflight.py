@@ -99,12 +99,18 @@ def preflight(
     isvc_name = str(isvc["metadata"]["name"])
     model = resolve_model(client, isvc)
     shown = f"{model.kind.value} {model.name}"
-    if not model.path:
-        if scheme_of(model.uri) is StorageScheme.PVC:
-            raise NothingToDo(
-                f"inferenceservice.ome.io/{isvc_name} unchanged: its model {model.name} is a"
-                f" pvc:// model ({model.uri}); OME already serves it from a claim"
+    if scheme_of(model.uri) is StorageScheme.PVC:
+        if caps.generation_basis is None:  # not probed (diff): the generation decides here
+            from kubectl_omepvc.api import probe
+
+            caps = probe.probe(client)
+        raise NothingToDo(
+            sm.pvc_model_served(
+                model, namespace, isvc_name, claim_name, workloads, caps.native_pvc,
+                caps.generation_basis,
             )
+        )  # fmt: skip
+    if not model.path:
         raise errors.InputError(
             f"{shown} has no storage.path (storageUri {model.uri or 'unset'}): its pods mount"
             " no hostPath, so there is nothing to switch",

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from kubectl_omepvc import cli
 from kubectl_omepvc.api.client import Client
-from kubectl_omepvc.core import policy
+from kubectl_omepvc.core import generation, policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.options import ConnectionOptions
 from tests.e2e import ome_controller as ome
@@ -105,13 +105,19 @@ def admin(cluster: Cluster) -> Client:
     return cluster.client()
 
 
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, admin: Client) -> Iterator[str]:
-    """A fresh namespace; deleted afterwards unless the test failed (kept for post-mortem)."""
+def make_namespace(admin: Client) -> str:
+    """A new namespace with a random name."""
     name = f"t-{secrets.token_hex(4)}"
     admin.create(
         r.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     )
+    return name
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, admin: Client) -> Iterator[str]:
+    """A fresh namespace; deleted afterwards unless the test failed (kept for post-mortem)."""
+    name = make_namespace(admin)
     yield name
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -157,13 +163,18 @@ KWOK_NODES = ("gpu-node-1", "gpu-node-2", "gpu-node-3")
 SERVED_MODEL = "llama-3-2-1b-instruct"
 
 
-@pytest.fixture
-def pv_names(admin: Client) -> Iterator[list[str]]:
-    """Names of PVs a test creates; deleted afterwards (they outlive the namespace)."""
+def deleted_after(admin: Client, ref: r.ResourceRef) -> Iterator[list[str]]:
+    """A list a test adds names of cluster-scoped objects to; deleted afterwards."""
     names: list[str] = []
     yield names
     for name in names:
-        admin.delete(r.PVS, name)
+        admin.delete(ref, name)
+
+
+@pytest.fixture
+def pv_names(admin: Client) -> Iterator[list[str]]:
+    """Names of PVs a test creates; deleted afterwards (they outlive the namespace)."""
+    yield from deleted_after(admin, r.PVS)
 
 
 @pytest.fixture
@@ -182,3 +193,36 @@ def labelled(admin: Client, isvc: ome.Isvc) -> Iterator[ome.Isvc]:
     ome.label_nodes(admin, isvc.label_key, "Ready", KWOK_NODES)
     yield isvc
     ome.label_nodes(admin, isvc.label_key, None, KWOK_NODES)
+
+
+# -- OME generations by their model CRDs (hack/gen-crds.py) --------------------------------------
+
+
+def _swap_crds(cluster: Cluster, admin: Client, folder: str, native: bool | None) -> Iterator[None]:
+    """The model CRDs of `hack/<folder>` for one test; hack/crds (released, full) afterwards."""
+    hack = REPO / "hack"
+
+    def schema_says() -> bool | None:
+        return generation.from_schema(admin.get_raw("/openapi/v3/apis/ome.io/v1beta1")).native_pvc
+
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(hack / folder))
+    try:
+        ome.wait_for(
+            schema_says, lambda v: v is native, what=f"the schema of hack/{folder} to be published"
+        )
+        yield
+    finally:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(hack / "crds"))
+        ome.wait_for(schema_says, lambda v: v is False, what="the released schema again")
+
+
+@pytest.fixture
+def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
+    """OME built from main: its model CRDs (status.conditions as metav1.Condition)."""
+    yield from _swap_crds(cluster, admin, "crds-native-pvc", True)
+
+
+@pytest.fixture
+def minimal_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
+    """Released OME installed from its minimal CRDs: a schemaless model status."""
+    yield from _swap_crds(cluster, admin, "crds-minimal", None)

@@ -81,7 +81,8 @@ def test_classless_local_pair_is_pre_bound_and_bound(
         f"persistentvolume/{name} created",
         "persistentvolumeclaim/llama created",
     ]
-    assert f"URI: pvc://{namespace}:llama/meta/llama" in result.stdout
+    assert "URI: pvc://llama/meta/llama (for a BaseModel" in result.stdout
+    assert f"URI: pvc://{namespace}:llama/meta/llama (for a ClusterBaseModel)" in result.stdout
     assert "Sub-path: meta/llama" in result.stdout
     assert f"persistentvolumeclaim/llama is Bound to persistentvolume/{name}" in result.stdout
 
@@ -205,23 +206,29 @@ def test_released_volume_is_bound_to_the_new_claim(
 # --- other sources ----------------------------------------------------------------------------
 
 
-def test_nfs_pair_and_a_registered_basemodel(
+def test_nfs_pair_and_register_refused_on_released_ome(
     plugin: Plugin, admin: Client, namespace: str, pvs: None
 ) -> None:
-    result = plugin(
+    args = (
         "create", "shared", "-n", namespace, "--nfs-server", "10.0.0.5",
         "--nfs-path", "/export/models", "--size", "10Gi", "--sub-path", "qwen/qwen3-8b",
-        "--register-model", "basemodel/qwen3-8b-pvc",
     )  # fmt: skip
+    # released OME never serves a pvc:// model: refused before anything is written
+    refused = plugin(*args, "--register-model", "basemodel/qwen3-8b-pvc")
+    assert refused.exit_code == 1, refused.output
+    (line,) = refused.stderr.strip().splitlines()
+    assert "--register-model: this OME does not serve pvc:// models" in line
+    assert f"kubectl ome-pvc patch ISVC -n {namespace} --claim shared" in line
+    assert admin.get_or_none(r.PVCS, "shared", namespace) is None
+    assert admin.get_or_none(r.PVS, pv_name(namespace, "shared")) is None
+
+    result = plugin(*args)
     assert result.exit_code == 0, result.stderr
     pv = admin.get(r.PVS, pv_name(namespace, "shared"))
     assert pv["spec"]["nfs"] == {"server": "10.0.0.5", "path": "/export/models", "readOnly": True}
     assert "nodeAffinity" not in pv["spec"]
     assert admin.get(r.PVCS, "shared", namespace)["status"]["phase"] == "Bound"
-    model = admin.get(r.BASE_MODELS, "qwen3-8b-pvc", namespace)
-    assert model["spec"]["storage"] == {"storageUri": f"pvc://{namespace}:shared/qwen/qwen3-8b"}
-    assert "basemodel.ome.io/qwen3-8b-pvc created" in result.stdout
-    assert "stays In_Transit" in result.stderr
+    assert "URI: pvc://shared/qwen/qwen3-8b (for a BaseModel" in result.stdout
 
 
 def test_storage_class_with_delayed_binding_is_not_waited_for(
@@ -355,6 +362,7 @@ def test_from_model_derives_root_nodes_and_sub_path(
     pvs: None,
     agent_root: str,
     make_model: Callable[..., str],
+    native_ome: None,
 ) -> None:
     name = make_model(f"{agent_root}/meta/llama-3-2-1b-instruct")
     result = plugin(
@@ -363,7 +371,7 @@ def test_from_model_derives_root_nodes_and_sub_path(
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     uri = f"pvc://{namespace}:llama/meta/llama-3-2-1b-instruct"
-    assert f"URI: {uri}" in result.stdout
+    assert f"URI: {uri} (ClusterBaseModel)" in result.stdout
     pv = admin.get(r.PVS, pv_name(namespace, "llama"))
     assert pv["spec"]["local"] == {"path": agent_root}
     terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
@@ -376,7 +384,6 @@ def test_from_model_derives_root_nodes_and_sub_path(
     assert registered["spec"]["storage"] == {"storageUri": uri}
     assert registered["spec"]["vendor"] == "meta"
     assert registered["spec"]["modelFormat"] == {"name": "safetensors"}
-    assert "stays In_Transit" in result.stderr and "ome-pvc patch" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -529,60 +536,22 @@ def test_pv_bound_to_another_claim_is_refused(
     assert admin.get_or_none(r.PVCS, "second", namespace) is None
 
 
-BAD_INPUTS = [
-    (["--local-path", "raid/models", "--node", NODE_1], "is not absolute"),
-    (["--local-path", "/raid//models", "--node", NODE_1], "write it as /raid/models"),
-    (["--local-path", "/raid/models", "--node", NODE_1, "--sub-path", "../etc"], "'..'"),
-    (["--local-path", "/raid/models", "--node", NODE_1, "--sub-path", "/meta"], "starts with '/'"),
-    (["--local-path", "/raid/models", "--node", "gpu-node-9"], 'node "gpu-node-9" does not exist'),
-    (["--local-path", "/raid/models", "--node", NODE_1, "--size", "10GB"], "size '10GB'"),
-    (["--local-path", "/raid/models", "--node", "GPU_1"], "node 'GPU_1' is not a valid name"),
-    (["--nfs-server", "10.0.0.5", "--nfs-path", "export"], "NFS path 'export' is not absolute"),
-]
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    BAD_INPUTS,
-    ids=[
-        "relative",
-        "unnormalised",
-        "dotdot-sub",
-        "abs-sub",
-        "no-node",
-        "size",
-        "node-name",
-        "nfs",
-    ],
-)
-def test_bad_input_creates_nothing(
-    plugin: Plugin, admin: Client, namespace: str, args: list[str], message: str
-) -> None:
-    size = [] if "--size" in args else ["--size", "1Gi"]
-    result = plugin("create", "llama", "-n", namespace, *size, *args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert message in lines[-1], lines
-    assert list(admin.list(r.PVCS, namespace)) == []
-    assert admin.get_or_none(r.PVS, pv_name(namespace, "llama")) is None
-
-
+# Input the plugin cannot judge without the server; the rest is refused before any request
+# (tests/unit/test_offline_refusals.py).
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["Llama", "-n", "{ns}"], 1, "claim name 'Llama' is not a valid name"),
-        (["llama", "-n", "{ns}-missing"], 1, "does not exist"),
-        (["llama", "-n", "{ns}", "--nfs-server", "x", "--nfs-path", "/e"], 2, "one storage source"),
+        (["llama", "-n", "{ns}", "--node", "gpu-node-9"], 1, 'node "gpu-node-9" does not exist'),
+        (["llama", "-n", "{ns}-missing", "--node", NODE_1], 1, "does not exist"),
     ],
-    ids=["claim-name", "namespace", "two-sources"],
+    ids=["node", "namespace"],
 )
-def test_bad_names_and_sources(
+def test_input_only_the_server_can_judge_creates_nothing(
     plugin: Plugin, admin: Client, namespace: str, args: list[str], code: int, message: str
 ) -> None:
     argv = [a.format(ns=namespace) for a in args]
-    result = plugin(
-        "create", *argv, "--local-path", "/raid/models", "--node", NODE_1, "--size", "1Gi"
-    )
+    result = plugin("create", *argv, "--local-path", "/raid/models", "--size", "1Gi")
     assert result.exit_code == code, result.output
-    assert message in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
     assert list(admin.list(r.PVCS, namespace)) == []
+    assert admin.get_or_none(r.PVS, pv_name(namespace, "llama")) is None

@@ -70,6 +70,8 @@ def test_krew_installs_the_archive_and_kubectl_runs_it(cluster: Cluster, tmp_pat
         # kubectl's own completion asks kubectl_complete-ome_pvc, once the user copies it onto
         # PATH as the manifest's caveats say.
         store = krew_root / "store" / "ome-pvc" / TAG
+        files = sorted(p.name for p in store.iterdir())
+        assert files == ["LICENSE", "kubectl-ome_pvc", "kubectl_complete-ome_pvc"], files
         completer = krew_root / "bin" / "kubectl_complete-ome_pvc"
         completer.write_bytes((store / "kubectl_complete-ome_pvc").read_bytes())
         completer.chmod(0o755)

@@ -462,7 +462,7 @@ def _rwo_many_nodes(admin: Client, ns: str, pv_names: list[str]) -> tuple[str, l
         (_claim_missing, 'persistentvolumeclaim "nope" not found in namespace'),
         (_claim_unbound, "claim pending is Pending, not Bound"),
         (_claim_elsewhere, "a pod can only mount a claim of its own namespace"),
-        (_outside_root, "is outside the volume's root /data/other"),
+        (_outside_root, "its local volume's root /data/other does not hold the node's model"),
         (_rwo_many_nodes, "it is ReadWriteOnce"),
     ],
     ids=["isvc-not-found", "no-hostpath-model", "claim-missing", "claim-unbound",

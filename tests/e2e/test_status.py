@@ -32,7 +32,7 @@ import yaml
 from kubectl_omepvc import errors
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.api.client import MERGE_PATCH, Client
-from kubectl_omepvc.core import agent, capabilities, naming
+from kubectl_omepvc.core import agent, naming
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests import factories as f
@@ -406,7 +406,8 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
         f"/{n('off')}": ["model-disabled"],
         f"/{n('nomatch')}": ["no-matching-nodes"],
         f"/{n(LONG_TAIL)}": ["hashed-label-key"],
-        f"/{n('pvc')}": ["pvc-not-supported", "workloads-pending"],
+        # released OME: `patch` alone cannot help, so no workloads-pending pointing at it
+        f"/{n('pvc')}": ["pvc-not-supported"],
         f"{ns}/{n('unbound')}": ["pvc-not-supported", "pvc-not-bound"],
     }
     for key, wanted in expected.items():
@@ -423,6 +424,7 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
     assert any("is not valid JSON" in w for w in doc["warnings"])
     # next commands name the real commands.
     pvc_next = {d["code"]: d["next"] for d in items[f"/{n('pvc')}"]["diagnoses"]}
+    # released OME: point the isvc at a hostPath model first, then patch (said in the message)
     assert pvc_next["pvc-not-supported"] == f"kubectl edit inferenceservice {n('svc')} -n {ns}"
     assert doc["apiVersion"] == "ome-pvc.io/v1alpha1" and doc["kind"] == "ModelStatusList"
     assert items[f"/{n('pvc')}"]["metadataJobs"] is None
@@ -471,7 +473,9 @@ def test_every_next_command_works_as_printed(
     }
     n = world.name
     assert hints[(f"/{n('failed')}", "workloads-pending")].startswith("kubectl get pods -n ome")
-    assert hints[(f"{world.ns}/{n('unbound')}", "pvc-not-supported")] == "kubectl ome-pvc status"
+    assert hints[(f"{world.ns}/{n('unbound')}", "pvc-not-supported")] == (
+        f"kubectl delete basemodel {n('unbound')} -n {world.ns}"
+    )
     covered = {code for _, code in hints}
     assert {"pvc-not-supported", "workloads-pending", "nodes-failed", "model-disabled",
             "unsupported-scheme", "configmap-orphaned", "pvc-not-bound"} <= covered  # fmt: skip
@@ -596,6 +600,7 @@ def test_detail_of_a_pvc_model_with_pending_workloads(
     assert "pvc-not-supported:" in out and "In_Transit forever" in out
     assert f"next: kubectl edit inferenceservice {world.name('svc')} -n {world.ns}" in out
     assert f"`kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
+    assert "a hostPath model" in out
 
 
 def test_detail_shows_hostpath_and_patched_workloads(
@@ -638,26 +643,6 @@ def test_namespace_flag_picks_the_base_model(plugin: Plugin, world: World) -> No
 # -- newer OME ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
-    """OME's model CRDs from main (status.conditions); hack/crds restored afterwards."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds-native-pvc")
-    )
-    try:
-        wait_for(
-            "the schema with conditions to be published",
-            lambda: capabilities.status_has_conditions(
-                admin.get_raw("/openapi/v3/apis/ome.io/v1beta1"), "ClusterBaseModel"
-            ),
-        )
-        yield
-    finally:
-        cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds")
-        )
-
-
 def test_native_pvc_conditions_and_metadata_job(
     plugin: Plugin, world: World, admin: Client, native_ome: None
 ) -> None:
@@ -685,7 +670,7 @@ def test_native_pvc_conditions_and_metadata_job(
             uri=f"pvc://{world.name('bound')}/meta/llama",
             conditions=[
                 {
-                    **cond("Ready", "False", "ExtractionFailed", "no config.json"),
+                    **cond("Ready", "False", "PVCMetadataExtractionFailed", "no config.json"),
                     "lastTransitionTime": ts(1),
                 }
             ],
@@ -698,12 +683,15 @@ def test_native_pvc_conditions_and_metadata_job(
         "kind": "Job",
         "metadata": {
             "name": job_name,
-            "labels": {"app.kubernetes.io/component": "metadata-extraction"},
+            # OME main's labels (backends/pvc/metadata_job.go at 5ed809d2)
+            "labels": {"models.ome/model-name": extract, "models.ome/model-scope": "namespaced"},
         },
         "spec": {
             "activeDeadlineSeconds": 1,
             "backoffLimit": 0,
             "template": {
+                "metadata": {"labels": {"models.ome/model-name": extract,
+                                        "models.ome/model-scope": "namespaced"}},
                 "spec": {
                     "restartPolicy": "Never",
                     "tolerations": [toleration(world.run)],
@@ -742,7 +730,7 @@ def test_native_pvc_conditions_and_metadata_job(
     assert (meta_job["name"], meta_job["state"]) == (job_name, "Failed")
     assert meta_job["reason"] == "DeadlineExceeded"
     text = plugin("status", extract, "-n", world.ns).stdout
-    assert "Conditions:" in text and "ExtractionFailed" in text
+    assert "Conditions:" in text and "PVCMetadataExtractionFailed" in text
     assert f"{world.ns}/{job['metadata']['name']}: Failed (DeadlineExceeded" in text
 
 

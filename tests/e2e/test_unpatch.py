@@ -9,20 +9,18 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kubectl_omepvc.api import probe
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from tests.e2e import ome_controller as ome
-from tests.e2e.conftest import KWOK_NODES, POLICY_VERSION, REPO, SERVED_MODEL, Cluster, Plugin
+from tests.e2e.conftest import KWOK_NODES, POLICY_VERSION, SERVED_MODEL, Plugin
 
 Obj = dict[str, Any]
 NODES = KWOK_NODES
@@ -165,27 +163,6 @@ def test_unpatch_of_an_untouched_or_missing_isvc(
 
 
 # --- native --------------------------------------------------------------------------------------
-
-
-def _native_pvc(client: Client) -> bool | None:
-    return probe.probe(client).native_pvc
-
-
-@pytest.fixture
-def native_ome(cluster: Cluster, admin: Client) -> Iterator[None]:
-    """The model CRDs of OME with native pvc:// support, for the test only."""
-    crds = Path(REPO) / "hack"
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(crds / "crds-native-pvc")
-    )
-    try:
-        ome.wait_for(lambda: _native_pvc(admin), bool, what="the native-pvc schema to be served")
-        yield
-    finally:
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds / "crds"))
-        ome.wait_for(
-            lambda: _native_pvc(admin), lambda v: v is False, what="the released schema again"
-        )
 
 
 @pytest.fixture

@@ -3,16 +3,16 @@
 What the servers here really do: the API server admits the pod, kube-scheduler places it on a
 node the claim's PV allows (its node affinity), kwok marks it Running, and the command deletes
 it on every way out. What no server here can do is run a container: kwok has no kubelet that
-executes the script or serves its log. `simulated_kubelet` below is the ONE place that stands in
-for a kubelet: it runs the verify script locally (over a temporary model directory), hands its
-output to the command as the pod's log, and marks the pod Succeeded. Everything else is real.
+executes the script or serves its log. `StandInKubelet` (tests/e2e/kubelet.py) is the ONE place
+that stands in for a kubelet: it runs the pod's own command locally (over a temporary directory
+standing in for the claim), hands its output to the command as the pod's log, and marks the pod
+Succeeded. Everything else is real.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 
 from kubectl_omepvc.api import storage
-from kubectl_omepvc.api.client import JSON_PATCH, MERGE_PATCH, Client
+from kubectl_omepvc.api.client import JSON_PATCH, Client
 from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import verify as v
 from kubectl_omepvc.errors import PluginError
 from tests.e2e.conftest import Plugin
+from tests.e2e.kubelet import StandInKubelet
 
 Obj = dict[str, Any]
 PV_NODE = "gpu-node-2"
@@ -79,15 +80,12 @@ def claim(plugin: Plugin, admin: Client, namespace: str) -> Iterator[str]:
 
 
 class PodWatcher(threading.Thread):
-    """Records the verify pod as the server has it, while the command runs in the foreground.
+    """Records the verify pod as the server has it, while the command runs in the foreground
+    (nothing runs it: see the module docstring)."""
 
-    With `kubelet_log` set it also plays the kubelet (see the module docstring): once the pod
-    runs on a node it is marked Succeeded, and `log` is what the command reads as its log.
-    """
-
-    def __init__(self, admin: Client, namespace: str, claim: str, finish: bool) -> None:
+    def __init__(self, admin: Client, namespace: str, claim: str) -> None:
         super().__init__(daemon=True)
-        self.admin, self.namespace, self.finish = admin, namespace, finish
+        self.admin, self.namespace = admin, namespace
         self.selector = f"{v.VERIFY_LABEL}={claim}"
         self.pod: Obj | None = None
         self.stop = threading.Event()
@@ -97,31 +95,7 @@ class PodWatcher(threading.Thread):
             for pod in self.admin.list(r.PODS, self.namespace, label_selector=self.selector):
                 if pod["spec"].get("nodeName"):
                     self.pod = self.pod or pod
-                    if self.finish and pod["status"].get("phase") == "Running":
-                        self._complete(pod)
             time.sleep(0.1)
-
-    def _complete(self, pod: Obj) -> None:
-        terminated = {"exitCode": 0, "reason": "Completed"}
-        status = {
-            "phase": "Succeeded",
-            "containerStatuses": [
-                {
-                    "name": v.CONTAINER_NAME,
-                    "image": pod["spec"]["containers"][0]["image"],
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"terminated": terminated},
-                }
-            ],
-        }
-        self.admin.request(
-            "PATCH",
-            r.PODS.path(self.namespace, pod["metadata"]["name"]) + "/status",
-            body={"status": status},
-            content_type=MERGE_PATCH,
-        )
 
     def __enter__(self) -> PodWatcher:
         self.start()
@@ -139,7 +113,7 @@ def no_pods_left(admin: Client, namespace: str) -> bool:
 def test_pod_spec_placement_and_cleanup_on_timeout(
     plugin: Plugin, admin: Client, namespace: str, claim: str
 ) -> None:
-    with PodWatcher(admin, namespace, claim, finish=False) as watcher:
+    with PodWatcher(admin, namespace, claim) as watcher:
         result = plugin(
             "verify", claim, "-n", namespace, "--timeout", "3s", "--run-as-user", "1000"
         )
@@ -170,7 +144,7 @@ def test_pod_spec_placement_and_cleanup_on_timeout(
 def test_progress_keep_and_the_report_on_failure(
     plugin: Plugin, admin: Client, namespace: str, claim: str
 ) -> None:
-    with PodWatcher(admin, namespace, claim, finish=False):
+    with PodWatcher(admin, namespace, claim):
         result = plugin("verify", claim, "-n", namespace, "--timeout", "3s", "--keep", "-o", "json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)  # the chosen format, even when the pod never finished
@@ -180,36 +154,6 @@ def test_progress_keep_and_the_report_on_failure(
     kept = [p["metadata"]["name"] for p in admin.list(r.PODS, namespace)]
     assert len(kept) == 1 and f"pod {kept[0]} kept" in result.stderr
     admin.delete(r.PODS, kept[0], namespace)
-
-
-@pytest.fixture
-def simulated_kubelet(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Callable[[dict[str, str]], None]:
-    """THE simulated kubelet: the pod's log is the verify script's output over `files`.
-
-    The script really runs (locally, with /bin/sh) over a directory holding `files`; only the
-    container runtime and the kubelet's log endpoint are replaced.
-    """
-
-    def install(files: dict[str, str]) -> None:
-        model = tmp_path / "model"
-        model.mkdir()
-        for name, text in files.items():
-            (model / name).write_text(text)
-        done = subprocess.run(
-            v.verify_command(str(model)), capture_output=True, text=True, check=True
-        )
-        log = done.stdout.replace(str(model), "/mnt/models")
-
-        def read_pod_log(client: Client, namespace: str, name: str, container: str) -> str:
-            assert container == v.CONTAINER_NAME
-            client.get(r.PODS, name, namespace)  # the pod must still exist when read
-            return log
-
-        monkeypatch.setattr(storage, "read_pod_log", read_pod_log)
-
-    return install
 
 
 MODEL_FILES = {"config.json": "{}", "tokenizer.json": "{}", "model.safetensors": "weights"}
@@ -228,18 +172,30 @@ def test_checks_from_the_pods_log(
     admin: Client,
     namespace: str,
     claim: str,
-    simulated_kubelet: Callable[[dict[str, str]], None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     files: dict[str, str],
     code: int,
     expected: list[str],
 ) -> None:
-    simulated_kubelet(files)
-    with PodWatcher(admin, namespace, claim, finish=True) as watcher:
+    model = tmp_path / "claim" / "meta" / "llama"  # the sub-path `create` recorded
+    model.mkdir(parents=True)
+    for name, text in files.items():
+        (model / name).write_text(text)
+    kubelet = StandInKubelet(
+        admin,
+        namespace,
+        monkeypatch,
+        host_root=tmp_path / "node",
+        claims={claim: tmp_path / "claim"},
+    )
+    with kubelet:
         result = plugin("verify", claim, "-n", namespace, "--timeout", "20s")
     assert result.exit_code == code, result.output
     for text in expected:
         assert text in result.output
-    assert watcher.pod is not None and watcher.pod["spec"]["nodeName"] == PV_NODE
+    (pod,) = kubelet.pods.values()
+    assert pod["spec"]["nodeName"] == PV_NODE
     assert f"ran on {PV_NODE}" in result.stderr
     assert no_pods_left(admin, namespace)
 

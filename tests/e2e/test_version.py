@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from tests.e2e.conftest import REPO, Cluster, Plugin
+from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.core import resources as r
+from tests import factories as f
+from tests.e2e.conftest import Plugin
 
 
 def test_version_reports_server_and_capabilities(plugin: Plugin) -> None:
@@ -30,33 +30,43 @@ def test_version_yaml_and_json_agree(plugin: Plugin) -> None:
     assert "generation: released" in as_yaml
 
 
-@pytest.fixture
-def native_ome(cluster: Cluster) -> Iterator[None]:
-    """Model CRDs of OME from main (status.conditions), restored afterwards."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds-native-pvc")
-    )
-    try:
-        yield
-    finally:
-        cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "hack/crds")
-        )
-
-
 def test_version_detects_native_pvc_ome(plugin: Plugin, native_ome: None) -> None:
     info = json.loads(plugin("version", "-o", "json").stdout)["server"]
     assert info["ome"]["nativePVC"] is True
     assert info["ome"]["generation"] == "native-pvc"
+    assert (
+        info["ome"]["generationBasis"]
+        == "schema: the ClusterBaseModel schema has status.conditions"
+    )
+
+
+def test_version_says_when_the_schema_cannot_tell(
+    plugin: Plugin, admin: Client, namespace: str, minimal_ome: None
+) -> None:
+    # OME v0.1.5's minimal CRDs: the model status is schemaless
+    text = plugin("version").stdout
+    assert "the ClusterBaseModel schema's status is schemaless" in text
+    ours = f.base_model(namespace, "qwen", path=None, uri="pvc://models/qwen")
+    ours["metadata"].pop("finalizers", None)
+    ours.pop("status", None)
+    admin.create(r.BASE_MODELS, ours, namespace)
+    admin.request(
+        "PATCH", r.BASE_MODELS.path(namespace, "qwen") + "/status",
+        body={"status": {"state": "In_Transit", "conditions": [
+            f.condition("Ready", "False", "PVCNotBound", "PVC is not Bound")]}},
+        content_type="application/merge-patch+json", verb="patch",
+    )  # fmt: skip
+    info = json.loads(plugin("version", "-o", "json").stdout)["server"]["ome"]
+    assert info["nativePVC"] is True and info["generation"] == "native-pvc"
+    basis = info["generationBasis"]
+    assert basis.startswith(
+        "the ClusterBaseModel schema's status is schemaless (OME's minimal CRDs?), so the schema"
+        " cannot tell; objects: BaseModel "
+    )
+    assert basis.endswith(" has status.conditions")  # ours, or any other with conditions
 
 
 def test_restricted_user_can_still_probe(plugin: Plugin) -> None:
     result = plugin("version", "--context", "local-restricted", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["server"]["ome"]["served"] is True
-
-
-def test_client_only_needs_no_cluster(plugin: Plugin) -> None:
-    result = plugin("version", "--client", "--server", "https://127.0.0.1:1")
-    assert result.exit_code == 0
-    assert "Server Version" not in result.stdout

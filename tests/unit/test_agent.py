@@ -9,6 +9,7 @@ import pytest
 from kubectl_omepvc.core import agent
 from kubectl_omepvc.errors import InputError
 from tests import factories as f
+from tests.expect import raises_exactly
 
 # -- where an agent's downloads land ------------------------------------------------------------
 
@@ -143,5 +144,5 @@ def test_the_agent_holding_the_model_wins() -> None:
     ids=["none", "sibling", "elsewhere", "ambiguous"],
 )
 def test_agent_root_refusals(daemonsets: list[dict[str, Any]], path: str, message: str) -> None:
-    with pytest.raises(InputError, match=message):
+    with raises_exactly(InputError, match=message):
         agent.pick_agent_root(daemonsets, path)

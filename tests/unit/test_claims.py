@@ -8,6 +8,7 @@ import pytest
 
 from kubectl_omepvc.core import claims
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 
 Obj = dict[str, Any]
 
@@ -32,15 +33,24 @@ def _claim(annotation: str | None = None) -> Obj:
     ("pv", "claim", "flag", "expected"),
     [
         (_pv({"local": {"path": "/raid/models"}}), _claim(), None, "meta/llama"),
-        (_pv({"nfs": {"server": "s", "path": "/raid/models/"}}), _claim(), None, "meta/llama"),
         (_pv({"local": {"path": "/raid/models"}}), _claim(), "meta//llama", "meta/llama"),
         (_pv({"local": {"path": "/raid/models/meta/llama"}}), _claim(), None, ""),
+        (_pv({"local": {"path": "/raid/models"}}), _claim("x/y"), None, "meta/llama"),
+        (_pv({"local": {"path": "/data"}}), _claim("copies/llama"), None, "copies/llama"),
+        (_pv({"local": {"path": "/data"}}), _claim(), "copies/llama", "copies/llama"),
         (_pv({"csi": {"driver": "x"}}), _claim("a/b"), None, "a/b"),
         (_pv({"csi": {"driver": "x"}}), _claim("a/b"), "c/d", "c/d"),
         (None, _claim(), "c/d", "c/d"),
+        # NFS: the export's path is on the server, never compared with the node's model path.
+        (_pv({"nfs": {"server": "s", "path": "/export/models"}}), _claim("llama"), None, "llama"),
+        (_pv({"nfs": {"server": "s", "path": "/export/models"}}), _claim(), "llama", "llama"),
+        (_pv({"nfs": {"server": "s", "path": "/"}}), _claim(), "llama", "llama"),
+        (_pv({"nfs": {"server": "s", "path": "/raid/models"}}), _claim("m"), "other", "other"),
     ],
-    ids=["local-root", "nfs-root", "flag-agrees", "model-at-root", "annotation",
-         "flag-over-annotation", "unbound-with-flag"],
+    ids=["local-root", "flag-agrees", "model-at-root", "local-root-over-annotation",
+         "local-elsewhere-annotation", "local-elsewhere-flag", "annotation",
+         "flag-over-annotation", "unbound-with-flag", "nfs-annotation", "nfs-flag",
+         "nfs-export-root-flag", "nfs-same-path-as-node-flag"],
 )  # fmt: skip
 def test_choose_sub_path(pv: Obj | None, claim: Obj, flag: str | None, expected: str) -> None:
     assert claims.choose_sub_path("/raid/models/meta/llama", pv, claim, flag) == expected
@@ -49,14 +59,18 @@ def test_choose_sub_path(pv: Obj | None, claim: Obj, flag: str | None, expected:
 @pytest.mark.parametrize(
     ("pv", "flag", "message"),
     [
-        (_pv({"local": {"path": "/data"}}), None, "is outside the volume's root /data"),
+        (_pv({"local": {"path": "/data"}}), None, "local volume's root /data does not hold"),
         (_pv({"local": {"path": "/raid/models"}}), "llama", "does not match the volume"),
         (_pv({"csi": {"driver": "x"}}), None, "pass --sub-path DIR"),
+        (_pv({"nfs": {"server": "s", "path": "/raid/models"}}), None, "not a directory on the"),
+        (_pv({"nfs": {"server": "s", "path": "/export"}}), "../x", "contains '..'"),
+        (_pv({"nfs": {"server": "s", "path": "/export"}}), "/x", "is absolute"),
     ],
-    ids=["outside-root", "flag-disagrees", "provisioned-without-flag"],
-)
+    ids=["local-elsewhere-without-flag", "flag-disagrees", "provisioned-without-flag",
+         "nfs-without-flag", "nfs-flag-escapes", "nfs-flag-absolute"],
+)  # fmt: skip
 def test_choose_sub_path_refuses(pv: Obj, flag: str | None, message: str) -> None:
-    with pytest.raises(InputError, match=message.replace(".", r"\.")):
+    with raises_exactly(InputError, match=message.replace(".", r"\.")):
         claims.choose_sub_path("/raid/models/meta/llama", pv, _claim(), flag)
 
 

@@ -75,7 +75,7 @@ def test_version_client_only() -> None:
     assert '"version": "0.' in out
 
 
-def test_help_does_not_import_the_kubernetes_client() -> None:
+def test_help_imports_neither_the_kubernetes_client_nor_tabulate() -> None:
     code = (
         "import sys\n"
         "from kubectl_omepvc import cli\n"
@@ -88,10 +88,10 @@ def test_help_does_not_import_the_kubernetes_client() -> None:
         "        cli.main([name, '--help'])\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print('kubernetes' in sys.modules, 'urllib3' in sys.modules)\n"
+        "print('kubernetes' in sys.modules, 'urllib3' in sys.modules, 'tabulate' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "False False"
+    assert done.stdout.strip().splitlines()[-1] == "False False False"
 
 
 def test_no_kubeconfig_is_one_line_exit_1(tmp_path: object) -> None:

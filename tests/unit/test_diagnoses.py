@@ -34,7 +34,7 @@ def only(found: list[Diagnosis]) -> Diagnosis:
 # -- pvc:// ------------------------------------------------------------------------------------
 
 
-def test_pvc_model_on_released_ome_points_to_the_isvc_when_served() -> None:
+def test_pvc_model_on_released_ome_gives_the_way_out_not_patch_alone() -> None:
     m = one(
         f.cluster_base_model(CBM, uri="pvc://team-a:models/llama"),
         inference_services=[f.inference_service("team-a", "llama", CBM)],
@@ -42,21 +42,25 @@ def test_pvc_model_on_released_ome_points_to_the_isvc_when_served() -> None:
     d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
     assert (d.code, d.severity) == ("pvc-not-supported", Severity.ERROR)
     assert "In_Transit forever" in d.message and "OEP-0004" in d.message
-    # patch on an isvc of a pvc:// model changes nothing: the isvc must name another model
-    assert d.next == "kubectl edit inferenceservice llama -n team-a"
+    assert "point it at a model with a storage.path (a hostPath model)" in d.message
     assert "`kubectl ome-pvc patch llama -n team-a --claim models`" in d.message
+    assert d.next == "kubectl edit inferenceservice llama -n team-a"
     assert diagnoses.pvc_on_released_ome(m, NATIVE) == []
 
 
-def test_pvc_model_on_released_ome_unused_points_to_the_models() -> None:
+def test_pvc_model_on_released_ome_unused_is_to_be_deleted() -> None:
     m = one(f.base_model("team-a", "qwen", uri="pvc://models/qwen"), inference_services=[])
     d = only(diagnoses.pvc_on_released_ome(m, RELEASED))
-    # not `create --from-model`: a pvc:// model has no storage.path to make a volume from
-    assert d.next == "kubectl ome-pvc status"
+    assert d.next == "kubectl delete basemodel qwen -n team-a"
+    assert "kubectl ome-pvc patch ISVC --claim models" in d.message
 
 
 def test_not_fired_for_other_schemes() -> None:
     assert diagnoses.pvc_on_released_ome(one(f.cluster_base_model(CBM)), RELEASED) == []
+
+
+# OME main's reasons, pkg/controller/v1beta1/basemodel/backends/pvc/pvc.go at 5ed809d2
+VERIFY = "kubectl ome-pvc verify models -n team-a --sub-path meta/llama"
 
 
 @pytest.mark.parametrize(
@@ -66,18 +70,18 @@ def test_not_fired_for_other_schemes() -> None:
          "claim team-a/models does not exist"),
         ("PVCNotBound", "pvc-not-bound", Severity.WARNING,
          "kubectl describe pvc models -n team-a", "not Bound"),
-        ("MetadataPending", "pvc-metadata-pending", Severity.INFO,
+        ("PVCMetadataPending", "pvc-metadata-pending", Severity.INFO,
          f"kubectl ome-pvc status {CBM} --watch", "has not started"),
-        ("Extracting", "pvc-extracting", Severity.INFO, "kubectl get jobs -n team-a",
-         "metadata Job is reading"),
-        ("ExtractionFailed", "pvc-extraction-failed", Severity.ERROR,
-         "kubectl get jobs -n team-a", "meta/llama holds the model"),
-        ("ConfigMissing", "pvc-config-missing", Severity.ERROR,
-         f"kubectl describe clusterbasemodel {CBM}", "no config.json under meta/llama"),
-        ("PVCInvalid", "pvc-invalid", Severity.ERROR, f"kubectl edit clusterbasemodel {CBM}",
-         "rejected the pvc:// URI"),
+        ("PVCMetadataExtracting", "pvc-metadata-extracting", Severity.INFO,
+         f"kubectl get jobs,pods -n team-a -l models.ome/model-name={CBM}",
+         "In_Transit for a while then: that is normal"),
+        ("PVCMetadataExtractionFailed", "pvc-extraction-failed", Severity.ERROR, VERIFY,
+         "config.json under meta/llama"),
+        ("PVCConfigMissing", "pvc-config-missing", Severity.ERROR,
+         "kubectl get configmap inferenceservice-config -n ome -o yaml",
+         "not a missing config.json"),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
+    ids=lambda v: v if isinstance(v, str) and v.startswith("PVC") else None,
 )  # fmt: skip
 def test_each_pvc_condition_reason_is_explained(
     reason: str, code: str, severity: Severity, next_: str, words: str
@@ -87,6 +91,46 @@ def test_each_pvc_condition_reason_is_explained(
     d = only(diagnoses.condition_reasons(m, NATIVE))
     assert (d.code, d.severity, d.next) == (code, severity, next_)
     assert words in d.message and d.message.endswith("(OME: from OME)")
+
+
+def test_extraction_failure_shows_the_agents_message_and_points_at_verify() -> None:
+    said = "open /model/config.json: no such file or directory"
+    conds = [
+        f.condition("SourceReachable", "True", "PVCValidated", "PVC is reachable"),
+        f.condition("Ready", "False", "PVCMetadataExtractionFailed", said),
+    ]
+    m = one(
+        f.base_model("team-a", "qwen", uri="pvc://models/qwen/8b", conditions=conds),
+        native_pvc=True,
+    )
+    (d,) = [d for d in m.diagnoses if d.severity is Severity.ERROR]
+    assert d.code == "pvc-extraction-failed" and said in d.message
+    assert d.next == "kubectl ome-pvc verify models -n team-a --sub-path qwen/8b"
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        (f.cluster_base_model(CBM, uri="pvc://models/x"),
+         "must name the claim's namespace: pvc://<namespace>:models/x"),
+        (f.base_model("team-a", "qwen", uri="pvc://team-a:models/x"),
+         "must not name a namespace (OME uses the model's own): pvc://models/x"),
+        (f.cluster_base_model(CBM, uri="pvc://team-a:models/x"),
+         "a ClusterBaseModel needs pvc://<namespace>:<claim>/<sub-path>"),
+        (f.base_model("team-a", "qwen", uri="pvc://models/x"),
+         "a BaseModel needs pvc://<claim>/<sub-path> (no namespace)"),
+    ],
+    ids=["cluster-without-namespace", "basemodel-with-namespace", "cluster-other",
+         "basemodel-other"],
+)  # fmt: skip
+def test_pvc_invalid_advice_depends_on_the_model_kind(model: Any, words: str) -> None:
+    model["status"]["conditions"] = [f.condition("Ready", "False", "PVCInvalid", "denied")]
+    m = one(model)
+    d = only(diagnoses.condition_reasons(m, NATIVE))
+    assert (d.code, d.severity) == ("pvc-invalid", Severity.ERROR)
+    assert words in d.message and d.message.endswith("(OME: denied)")
+    assert [x.code for x in m.diagnoses].count("pvc-invalid") == 1
+    assert "pvc-uri-no-namespace" not in codes(m) and "pvc-uri-has-namespace" not in codes(m)
 
 
 def test_true_conditions_and_duplicates_say_nothing_extra() -> None:
@@ -129,7 +173,7 @@ def test_invalid_pvc_uri() -> None:
     d = only(diagnoses.pvc_uri_invalid(m, NATIVE))
     assert d.code == "pvc-uri-invalid" and "more than one ':'" in d.message
     assert d.next == f"kubectl edit clusterbasemodel {CBM}"
-    assert "pvc-uri-invalid" in codes(m)
+    assert codes(m) == ["pvc-not-supported", "pvc-uri-invalid"]  # released OME, the default
 
 
 def test_unsafe_pvc_uri() -> None:
@@ -141,12 +185,20 @@ def test_unsafe_pvc_uri() -> None:
     )
 
 
-def test_cluster_model_uri_without_namespace() -> None:
+@pytest.mark.parametrize("ctx", [NATIVE, RELEASED], ids=["native", "released"])
+def test_uri_in_the_wrong_form_for_its_kind_is_an_error(ctx: diagnoses.RuleContext) -> None:
+    # OME refuses both (pkg/validation/basemodel.go at aab06ebe)
     m = one(f.cluster_base_model(CBM, uri="pvc://models/x"))
-    d = only(diagnoses.pvc_uri_without_namespace(m, NATIVE))
+    d = only(diagnoses.pvc_uri_wrong_form(m, ctx))
+    assert (d.code, d.severity) == ("pvc-uri-no-namespace", Severity.ERROR)
     assert "pvc://<namespace>:models/x" in d.message
-    namespaced = one(f.base_model("ns", "m", uri="pvc://models/x"))
-    assert diagnoses.pvc_uri_without_namespace(namespaced, NATIVE) == []
+    namespaced = one(f.base_model("ns", "m", uri="pvc://ns:models/x"))
+    d = only(diagnoses.pvc_uri_wrong_form(namespaced, ctx))
+    assert (d.code, d.severity) == ("pvc-uri-has-namespace", Severity.ERROR)
+    assert "pvc://models/x" in d.message
+    for fine in (f.base_model("ns", "m", uri="pvc://models/x"),
+                 f.cluster_base_model(CBM, uri="pvc://ns:models/x")):  # fmt: skip
+        assert diagnoses.pvc_uri_wrong_form(one(fine), ctx) == []
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -188,19 +240,20 @@ def test_path_outside_agent_root(path: str, fires: bool) -> None:
         assert (
             f"{path} is outside the model-agent's host directory /raid/models" in found[0].message
         )
-    assert ("path-outside-agent-root" in codes(m)) is fires
+    assert codes(m) == (["path-outside-agent-root"] if fires else [])
 
 
 def test_path_check_skipped_without_the_daemonset() -> None:
     m = one(f.cluster_base_model(CBM, path="/elsewhere/llama"))
     assert diagnoses.path_outside_agent_root(m, RuleContext(agent_root=None)) == []
-    assert "path-outside-agent-root" not in codes(m)
+    assert codes(m) == []
 
 
 def test_path_mapped_to_another_host_directory() -> None:
     ds = f.agent_daemonset(models_root="/mnt/models", host_path="/raid/models")
     m = one(f.cluster_base_model(CBM, path="/mnt/models/llama"), agent_daemonset=ds)
-    d = next(d for d in m.diagnoses if d.code == "path-outside-agent-root")
+    assert codes(m) == ["path-outside-agent-root"]
+    d = m.diagnoses[0]
     assert "lands on the node at /raid/models/llama" in d.message
 
 
@@ -290,6 +343,23 @@ def test_label_and_configmap_disagree(
     if fires:
         assert f"label {label or 'missing'}, ConfigMap {entry_status}" in found[0].message
         assert found[0].next == f"kubectl get node n1 -L {LABEL}"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["{not json", '"a string"', '{"name": "x", "status": "Bogus"}'],
+    ids=["not-json", "not-an-object", "unknown-status"],
+)
+def test_malformed_entry_is_unknown_not_a_mismatch(entry: str) -> None:
+    """A ConfigMap entry the plugin cannot read says nothing about what OME counts: a warning
+    (status's, not a diagnosis), never `label-configmap-mismatch`."""
+    m = one(
+        f.cluster_base_model(CBM),
+        nodes=[f.node("n1", {LABEL: "Ready"})],
+        configmaps=[f.agent_configmap("n1", {KEY: entry})],
+    )
+    assert diagnoses.label_configmap_mismatch(m, RELEASED) == []
+    assert codes(m) == []
 
 
 def test_no_node_matches_the_selection() -> None:

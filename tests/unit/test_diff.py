@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from kubectl_omepvc.commands.diff import patches_json
 from kubectl_omepvc.core import diff, transform
 from kubectl_omepvc.printers import Palette
 from tests.unit import ome_objects as ome
@@ -130,6 +131,6 @@ def test_an_object_patch_creates_is_all_added_lines() -> None:
 
 
 def test_json_lists_created_objects_before_the_workload_patches() -> None:
-    items = json.loads(diff.patches_json([], [diff.Extra(None, POLICY)]))
+    items = json.loads(patches_json([], [diff.Extra(None, POLICY)]))
     assert [(i["kind"], i["action"]) for i in items] == [("MutatingAdmissionPolicy", "create")]
     assert items[0]["object"] == POLICY

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonpointer import JsonPointer
 
 from kubectl_omepvc import __version__
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import transform
 from kubectl_omepvc.errors import Conflict, InputError
+from tests.expect import raises_exactly
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -45,13 +47,13 @@ def patch_all(workload: Obj, strategy: str = "deployment", **kw: Any) -> list[jp
 )
 def test_escape(token: str, escaped: str) -> None:
     assert jp.escape(token) == escaped
-    assert jp.unescape(escaped) == token
+    assert JsonPointer("/" + escaped).parts == [token], "RFC 6901 reads back the same token"
 
 
 def test_pointer_joins_escaped_tokens() -> None:
     assert jp.pointer("spec", "nodeSelector", "a/b", 3) == "/spec/nodeSelector/a~1b/3"
-    assert jp.split_pointer("/spec/nodeSelector/a~1b/3") == ["spec", "nodeSelector", "a/b", "3"]
-    assert jp.split_pointer("") == []
+    assert JsonPointer(jp.pointer("spec", "a/b", 3)).parts == ["spec", "a/b", "3"]
+    assert jp.pointer() == ""
 
 
 # --- the applier ----------------------------------------------------------------------------
@@ -73,6 +75,12 @@ DOC: Obj = {"a": {"b": [1, 2, 3]}, "c": True, "k/y": "v"}
         ({"op": "replace", "path": "/a/b/2", "value": "x"}, {"a": {"b": [1, 2, "x"]}}),
         ({"op": "test", "path": "/c", "value": True}, {}),
         ({"op": "test", "path": "/a", "value": {"b": [1, 2, 3.0]}}, {}),
+        (
+            {"op": "move", "from": "/k~1y", "path": "/a/m"},
+            {"a": {"b": [1, 2, 3], "m": "v"}, "k/y": None},
+        ),
+        ({"op": "copy", "from": "/a/b/0", "path": "/a/b/-"}, {"a": {"b": [1, 2, 3, 1]}}),
+        ({"op": "replace", "path": "", "value": {"a": 1}}, {"a": 1, "c": None, "k/y": None}),
     ],
     ids=[
         "add-index",
@@ -85,6 +93,9 @@ DOC: Obj = {"a": {"b": [1, 2, 3]}, "c": True, "k/y": "v"}
         "replace",
         "test-bool",
         "test-number",
+        "move",
+        "copy",
+        "replace-whole-document",
     ],
 )
 def test_apply_patch(op: jp.Operation, expected: Obj) -> None:
@@ -96,18 +107,21 @@ def test_apply_patch(op: jp.Operation, expected: Obj) -> None:
 
 
 @pytest.mark.parametrize(
-    "op",
+    ("op", "message"),
     [
-        {"op": "test", "path": "/c", "value": 1},
-        {"op": "test", "path": "/a/b", "value": [1, 2]},
-        {"op": "test", "path": "/missing", "value": None},
-        {"op": "replace", "path": "/missing", "value": 1},
-        {"op": "remove", "path": "/a/b/3"},
-        {"op": "replace", "path": "/a/b/01", "value": 1},
-        {"op": "add", "path": "/a/b/4", "value": 1},
-        {"op": "add", "path": "/nope/x", "value": 1},
-        {"op": "add", "path": "/c/x", "value": 1},
-        {"op": "add", "path": "a", "value": 1},
+        ({"op": "test", "path": "/c", "value": 1}, "test failed at /c: the object changed"),
+        ({"op": "test", "path": "/a/b", "value": [1, 2]}, "test failed at /a/b: the object"),
+        ({"op": "test", "path": "/missing", "value": None}, "test failed at /missing: the"),
+        ({"op": "replace", "path": "/missing", "value": 1}, "replace /missing: can't replace"),
+        ({"op": "remove", "path": "/a/b/3"}, "remove /a/b/3: can't remove a non-existent"),
+        ({"op": "replace", "path": "/a/b/01", "value": 1}, "replace /a/b/01: '01' is not a valid"),
+        ({"op": "add", "path": "/a/b/4", "value": 1}, "add /a/b/4: can't insert outside of list"),
+        ({"op": "add", "path": "/nope/x", "value": 1}, "add /nope/x: member 'nope' not found"),
+        ({"op": "add", "path": "/c/x", "value": 1}, "add /c/x: Document .* does not support"),
+        ({"op": "add", "path": "/a/b/\u0661", "value": 1}, "add /a/b/.: '.' is not a valid"),
+        ({"op": "remove", "path": "/a/b/-"}, "remove /a/b/-: invalid array index '-'"),
+        ({"op": "move", "from": "/nope", "path": "/d"}, "move /d: 'nope'"),
+        ({"op": "copy", "from": "/a/b/3", "path": "/d"}, "copy /d: list index out of range"),
     ],
     ids=[
         "test-true-is-not-1",
@@ -119,13 +133,53 @@ def test_apply_patch(op: jp.Operation, expected: Obj) -> None:
         "add-past-end",
         "add-no-parent",
         "add-into-scalar",
-        "bad-pointer",
+        "arabic-indic-digit-is-no-index",
+        "remove-end-marker",
+        "move-from-missing",
+        "copy-from-missing",
     ],
 )
-def test_apply_patch_fails(op: jp.Operation) -> None:
-    with pytest.raises(jp.PatchFailed) as info:
+def test_apply_patch_fails(op: jp.Operation, message: str) -> None:
+    with raises_exactly(jp.PatchFailed, match=message) as info:
         jp.apply_patch(DOC, [op])
-    assert isinstance(info.value, Conflict)
+    assert isinstance(info.value, Conflict)  # exit code and wording of a conflict
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "frobnicate", "path": "/a"},
+        {"path": "/a", "value": 1},
+        {"op": "add", "path": "/a"},
+        {"op": "replace", "path": "/a"},
+        {"op": "test", "path": "/a"},
+        {"op": "move", "path": "/a"},
+        {"op": "copy", "path": "/a"},
+        {"op": "add", "value": 1},
+        {"op": "add", "path": "/a~2", "value": 1},
+        {"op": "add", "path": "/a~", "value": 1},
+        {"op": "add", "path": "a", "value": 1},
+        {"op": "replace", "path": "/a/b/-", "value": 1},
+    ],
+    ids=[
+        "unknown-op",
+        "no-op",
+        "add-without-value",
+        "replace-without-value",
+        "test-without-value",
+        "move-without-from",
+        "copy-without-from",
+        "no-path",
+        "tilde-two",
+        "lone-tilde",
+        "pointer-without-slash",
+        "replace-end-marker",
+    ],
+)
+def test_apply_patch_refuses_what_is_not_rfc_6902(op: Any) -> None:
+    with pytest.raises(jp.InvalidPatch, match="not a valid JSON Patch operation") as info:
+        jp.apply_patch(DOC, [op])
+    assert not isinstance(info.value, Conflict), "not 'the object changed': the patch is wrong"
 
 
 def test_apply_patch_is_all_or_nothing() -> None:
@@ -136,6 +190,70 @@ def test_apply_patch_is_all_or_nothing() -> None:
     with pytest.raises(jp.PatchFailed, match="test failed at /c"):
         jp.apply_patch(DOC, ops)
     assert DOC["c"] is True
+
+
+# RFC 6902, appendix A: (section, document, patch, result); result None means "an error".
+RFC_6902_APPENDIX_A: list[tuple[str, Any, list[Any], Any]] = [
+    ("A.1", {"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux"}],
+     {"baz": "qux", "foo": "bar"}),
+    ("A.2", {"foo": ["bar", "baz"]}, [{"op": "add", "path": "/foo/1", "value": "qux"}],
+     {"foo": ["bar", "qux", "baz"]}),
+    ("A.3", {"baz": "qux", "foo": "bar"}, [{"op": "remove", "path": "/baz"}], {"foo": "bar"}),
+    ("A.4", {"foo": ["bar", "qux", "baz"]}, [{"op": "remove", "path": "/foo/1"}],
+     {"foo": ["bar", "baz"]}),
+    ("A.5", {"baz": "qux", "foo": "bar"}, [{"op": "replace", "path": "/baz", "value": "boo"}],
+     {"baz": "boo", "foo": "bar"}),
+    ("A.6", {"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
+     [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
+     {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}}),
+    ("A.7", {"foo": ["all", "grass", "cows", "eat"]},
+     [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
+     {"foo": ["all", "cows", "eat", "grass"]}),
+    ("A.8", {"baz": "qux", "foo": ["a", 2, "c"]},
+     [{"op": "test", "path": "/baz", "value": "qux"}, {"op": "test", "path": "/foo/1", "value": 2}],
+     {"baz": "qux", "foo": ["a", 2, "c"]}),
+    ("A.9", {"baz": "qux"}, [{"op": "test", "path": "/baz", "value": "bar"}], None),
+    ("A.10", {"foo": "bar"}, [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
+     {"foo": "bar", "child": {"grandchild": {}}}),
+    ("A.11", {"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}],
+     {"foo": "bar", "baz": "qux"}),
+    ("A.12", {"foo": "bar"}, [{"op": "add", "path": "/baz/bat", "value": "qux"}], None),
+    ("A.14", {"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": 10}],
+     {"/": 9, "~1": 10}),
+    ("A.15", {"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": "10"}], None),
+    ("A.16", {"foo": ["bar"]}, [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
+     {"foo": ["bar", ["abc", "def"]]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "ops", "result"),
+    [case[1:] for case in RFC_6902_APPENDIX_A],
+    ids=[case[0] for case in RFC_6902_APPENDIX_A],
+)
+def test_rfc_6902_appendix_a(doc: Any, ops: list[jp.Operation], result: Any) -> None:
+    if result is None:
+        with pytest.raises(jp.PatchFailed):
+            jp.apply_patch(doc, ops)
+    else:
+        assert jp.apply_patch(doc, ops) == result
+
+
+def test_rfc_6902_appendix_a_13_two_ops_in_one_operation() -> None:
+    """A.13: an operation with `op` twice is not a patch. Read with both values kept (not the
+    last one, as json.loads would), the operation's `op` is no string and is refused."""
+    text = '[{"op": "add", "path": "/baz", "value": "qux", "op": "remove"}]'
+
+    def keep_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, list[Any]] = {}
+        for key, value in pairs:
+            out.setdefault(key, []).append(value)
+        return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+
+    ops = json.loads(text, object_pairs_hook=keep_duplicates)
+    assert ops[0]["op"] == ["add", "remove"]
+    with pytest.raises(jp.InvalidPatch):
+        jp.apply_patch({"foo": "bar"}, ops)
 
 
 # --- template paths ----------------------------------------------------------------------------
@@ -161,7 +279,7 @@ def test_pod_template_paths(workload: Obj, paths: list[str]) -> None:
 
 
 def test_pod_template_paths_refuses_knative() -> None:
-    with pytest.raises(InputError, match="Service is not a Deployment or LeaderWorkerSet"):
+    with raises_exactly(InputError, match="Service is not a Deployment or LeaderWorkerSet"):
         jp.pod_template_paths({"kind": "Service", "apiVersion": "serving.knative.dev/v1"})
 
 
@@ -352,6 +470,22 @@ def test_restore_one_lws_template_at_a_time() -> None:
     assert json.dumps(both) == json.dumps(original)
 
 
+def test_patch_in_two_steps_keeps_the_first_steps_record() -> None:
+    """The leader first, then the rest: the second record keeps the leader's, so unpatch
+    restores both templates exactly."""
+    original = ome.leader_worker_set()
+    first = jp.workload_patch(
+        original, [jp.LWS_LEADER_TEMPLATE], ome.MODEL, ome.CLAIM, ome.SUB_PATH, ome.LABEL_KEY
+    )
+    leader_only = jp.apply_patch(original, first)
+    both = jp.apply_patch(leader_only, patch_all(leader_only))
+    record = jp.read_record(both)
+    assert record is not None
+    assert list(record["templates"]) == [jp.LWS_LEADER_TEMPLATE, jp.LWS_WORKER_TEMPLATE]
+    restored = jp.apply_patch(both, jp.restore_patch(both))
+    assert json.dumps(restored) == json.dumps(original)
+
+
 def test_restore_from_the_policy_record_when_the_workload_has_none() -> None:
     original = ome.deployment()
     patched = jp.apply_patch(original, patch_all(original, strategy="policy"))
@@ -415,12 +549,12 @@ def test_restore_refuses_when_the_volume_is_gone() -> None:
     original = ome.deployment()
     patched = jp.apply_patch(original, patch_all(original))
     del patched["spec"]["template"]["spec"]["volumes"][1]
-    with pytest.raises(InputError, match="no longer has a volume named"):
+    with raises_exactly(InputError, match="no longer has a volume named"):
         jp.restore_patch(patched)
 
 
 def test_unreadable_record_is_an_input_error() -> None:
     workload = ome.deployment()
     workload["metadata"]["annotations"][jp.ANNOTATION] = "{not json"
-    with pytest.raises(InputError, match="not a record this plugin can read"):
+    with raises_exactly(InputError, match="not a record this plugin can read"):
         jp.restore_patch(workload)

@@ -19,6 +19,7 @@ from kubectl_omepvc.core.manifests import (
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.storage_uri import check_pvc_uri_strict
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 from tests.unit.create_objects import base_model, bound_pv, bound_pvc, cluster_base_model
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -137,7 +138,7 @@ def test_local_pv_with_custom_class() -> None:
 
 
 def test_storage_class_source_has_no_pv() -> None:
-    with pytest.raises(ValueError, match="StorageClass"):
+    with raises_exactly(ValueError, match="StorageClass"):
         m.persistent_volume(local_request(source=ClassSource("standard")))
 
 
@@ -370,7 +371,8 @@ def test_pvc_model_without_source_has_only_storage() -> None:
     model = m.pvc_model("BaseModel", "qwen-pvc", "team-a", "team-a", "qwen", "qwen/qwen3-8b")
     assert model["kind"] == "BaseModel"
     assert model["metadata"]["namespace"] == "team-a"
-    assert model["spec"] == {"storage": {"storageUri": "pvc://team-a:qwen/qwen/qwen3-8b"}}
+    # a BaseModel's URI names no namespace (OME pkg/validation/basemodel.go at aab06ebe)
+    assert model["spec"] == {"storage": {"storageUri": "pvc://qwen/qwen/qwen3-8b"}}
 
 
 def test_pvc_model_from_a_base_model() -> None:
@@ -392,13 +394,13 @@ def test_pvc_model_from_a_base_model() -> None:
 def test_pvc_model_refuses(
     kind: ModelKind, namespace: str | None, claim_namespace: str, message: str
 ) -> None:
-    with pytest.raises(InputError, match=message):
+    with raises_exactly(InputError, match=message):
         m.pvc_model(kind, "model", namespace, claim_namespace, "c", "sub")
 
 
 @pytest.mark.parametrize("sub_path", ["", "/abs", "a/../b", "a/"], ids=repr)
 def test_pvc_model_refuses_a_bad_sub_path(sub_path: str) -> None:
-    with pytest.raises(InputError, match="sub-path"):
+    with raises_exactly(InputError, match="sub-path"):
         m.pvc_model(ModelKind.CLUSTER, "model", None, "ns", "c", sub_path)
 
 
@@ -411,7 +413,7 @@ def test_pvc_model_refuses_a_bad_sub_path(sub_path: str) -> None:
     ids=["upper", "underscore", "leading", "trailing", "double-dot", "empty", "254", "slash", "sp"],
 )
 def test_bad_object_names(name: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.validate_dns_subdomain(name, "claim name")
     assert f"claim name {name!r}" in str(err.value)
     assert "DNS-1123" in str(err.value)
@@ -428,7 +430,7 @@ def test_good_object_names(name: str) -> None:
     ids=["dot", "64", "upper", "underscore", "empty"],
 )
 def test_bad_namespaces(name: str) -> None:
-    with pytest.raises(InputError, match="DNS-1123 label"):
+    with raises_exactly(InputError, match="DNS-1123 label"):
         m.validate_dns_label(name, "namespace")
 
 
@@ -458,7 +460,7 @@ def test_bad_namespaces(name: str) -> None:
     ],
 )
 def test_bad_absolute_paths(path: str, message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.validate_absolute_path(path, "local path")
     assert message in str(err.value)
     assert f"local path {path!r}" in str(err.value)
@@ -493,7 +495,7 @@ def test_good_absolute_paths(path: str) -> None:
     ],
 )
 def test_bad_sub_paths(sub_path: str, message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.validate_sub_path(sub_path)
     assert message in str(err.value)
 
@@ -525,15 +527,15 @@ def test_model_sub_path(model_path: str, root: str, expected: str) -> None:
     ids=["sibling-prefix", "elsewhere", "equal", "parent", "relative", "root-trailing", "dotdot"],
 )
 def test_model_sub_path_refuses(model_path: str, root: str, message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.model_sub_path(model_path, root)
     assert message in str(err.value)
 
 
 def test_nodes_must_be_given() -> None:
-    with pytest.raises(InputError, match="--node"):
+    with raises_exactly(InputError, match="--node"):
         m.validate_nodes(())
-    with pytest.raises(InputError, match="node 'GPU_1'"):
+    with raises_exactly(InputError, match="node 'GPU_1'"):
         m.validate_nodes(("gpu-1", "GPU_1"))
     assert m.validate_nodes(["gpu-1", "gpu-2"]) == ("gpu-1", "gpu-2")
 
@@ -555,7 +557,7 @@ def test_nfs_server(server: str, ok: bool) -> None:
     if ok:
         assert m.validate_nfs_server(server) == server
     else:
-        with pytest.raises(InputError, match="NFS server"):
+        with raises_exactly(InputError, match="NFS server"):
             m.validate_nfs_server(server)
 
 
@@ -575,7 +577,7 @@ def test_access_modes(text: str, expected: AccessMode) -> None:
 
 @pytest.mark.parametrize("text", ["ROX", "readonlymany", "", "ReadOnly"], ids=repr)
 def test_bad_access_modes(text: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.parse_access_mode(text)
     assert repr(text) in str(err.value)
     assert "ReadOnlyMany, ReadWriteMany" in str(err.value)
@@ -587,7 +589,7 @@ def test_bad_access_modes(text: str) -> None:
     ids=["GB", "zero", "negative", "empty"],
 )
 def test_bad_sizes(size: str, message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.validate_size(size)
     assert message in str(err.value)
     assert repr(size) in str(err.value)
@@ -632,7 +634,7 @@ BAD_REQUESTS = [
     ids=[b[1].split(" '")[0] + str(i) for i, b in enumerate(BAD_REQUESTS)],
 )
 def test_bad_requests_are_refused(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         m.validate_claim_request(local_request(**changes))
     assert message in str(err.value)
 

@@ -8,6 +8,7 @@ import pytest
 
 from kubectl_omepvc.core import naming
 from kubectl_omepvc.core.naming import ModelKind
+from tests.expect import raises_exactly
 
 PREFIX = "models.ome.io/"
 
@@ -93,7 +94,7 @@ def test_distinct_long_names_get_distinct_keys() -> None:
 def test_model_label_key_dispatches_on_kind() -> None:
     assert naming.model_label_key(ModelKind.CLUSTER, "m") == f"{PREFIX}clusterbasemodel.m"
     assert naming.model_label_key(ModelKind.NAMESPACED, "m", "ns") == f"{PREFIX}ns.basemodel.m"
-    with pytest.raises(ValueError, match="needs a namespace"):
+    with raises_exactly(ValueError, match="needs a namespace"):
         naming.model_label_key(ModelKind.NAMESPACED, "m")
 
 

@@ -11,6 +11,7 @@ import pytest
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core.jsonpatch import ANNOTATION
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 from tests.unit import ome_objects as ome
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
@@ -93,7 +94,7 @@ def test_cel_string(text: str, literal: str) -> None:
 
 
 def test_cel_string_refuses_lone_surrogates() -> None:
-    with pytest.raises(ValueError, match="surrogate"):
+    with raises_exactly(ValueError, match="surrogate"):
         policy.cel_string("\ud800")
 
 
@@ -114,7 +115,7 @@ def test_policy_names_do_not_collide_on_dashes() -> None:
     ids=["upper", "dot", "empty", "too-long", "leading-dash"],
 )
 def test_policy_name_refuses_non_labels(namespace: str, isvc: str) -> None:
-    with pytest.raises(InputError, match="is not a DNS label"):
+    with raises_exactly(InputError, match="is not a DNS label"):
         policy.policy_name(namespace, isvc)
 
 
@@ -301,7 +302,7 @@ def test_record_on_the_policy() -> None:
 
 
 def test_unknown_version() -> None:
-    with pytest.raises(InputError, match="version 'v2' is unknown"):
+    with raises_exactly(InputError, match="version 'v2' is unknown"):
         render("v2")
 
 

@@ -11,6 +11,7 @@ from kubectl_omepvc.core.quantity import (
     parse_bytes,
     parse_quantity,
 )
+from tests.expect import raises_exactly
 
 GI = 2**30
 
@@ -155,5 +156,5 @@ def test_formatted_size_holds_the_bytes(n: int) -> None:
 
 
 def test_format_rejects_negative() -> None:
-    with pytest.raises(ValueError, match="-5"):
+    with raises_exactly(ValueError, match="-5"):
         format_bytes_as_quantity(-5)

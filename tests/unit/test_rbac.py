@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from kubectl_omepvc import cli
 from kubectl_omepvc.core import rbac
 from kubectl_omepvc.errors import InputError
+from tests.expect import raises_exactly
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -30,16 +31,30 @@ def test_status_roles_split_cluster_wide_and_ome_reads() -> None:
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
         {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list"]},
     ]
-    cluster_resources = {res for rule in cluster_role["rules"] for res in rule["resources"]}
-    assert "configmaps" not in cluster_resources and "daemonsets" not in cluster_resources
-    assert {"apiGroups": ["ome.io"], "resources": ["clusterbasemodels", "basemodels"],
-            "verbs": ["get", "list", "watch"]} in cluster_role["rules"]  # fmt: skip
-    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in cluster_role["rules"])
+    assert cluster_role["rules"] == [CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8, 9)]
+
+
+# What `status` reads, in order: the model kinds it watches, then one list per source.
+CLUSTER_RULES = [
+    {"apiGroups": ["ome.io"], "resources": ["clusterbasemodels", "basemodels"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["ome.io"], "resources": ["inferenceservices"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["nodes", "persistentvolumes", "persistentvolumeclaims"],
+     "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list"]},
+    {"apiGroups": ["leaderworkerset.x-k8s.io"], "resources": ["leaderworkersets"],
+     "verbs": ["list"]},
+    {"apiGroups": ["serving.knative.dev"], "resources": ["services"], "verbs": ["list"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+]  # fmt: skip
 
 
 def test_one_cluster_role_has_every_rule() -> None:
     role = rbac.cluster_role("all", rbac.STATUS_RULES)
-    assert len(role["rules"]) == len(rbac.STATUS_RULES)
+    assert role["rules"] == CLUSTER_RULES
 
 
 @pytest.mark.parametrize(
@@ -65,9 +80,19 @@ def test_bindings_follow_their_roles(subject: rbac.Subject, expected: dict[str, 
         assert binding["subjects"] == [expected]
 
 
-@pytest.mark.parametrize("text", ["watcher", "ns:", ":name", "a:b:c", "NS:x"], ids=str)
-def test_service_account_must_be_namespace_and_name(text: str) -> None:
-    with pytest.raises(InputError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("watcher", "service account 'watcher' is not NAMESPACE:NAME"),
+        ("ns:", "service account 'ns:' is not NAMESPACE:NAME"),
+        (":name", "service account ':name' is not NAMESPACE:NAME"),
+        ("a:b:c", "service account 'a:b:c' is not NAMESPACE:NAME"),
+        ("NS:x", "service account namespace 'NS'"),
+    ],
+    ids=["no-colon", "no-name", "no-namespace", "two-colons", "upper-case"],
+)
+def test_service_account_must_be_namespace_and_name(text: str, message: str) -> None:
+    with raises_exactly(InputError, match=message):
         rbac.service_account(text)
 
 
@@ -77,6 +102,10 @@ def test_command_prints_a_yaml_stream_to_apply() -> None:
     docs = list(yaml.safe_load_all(result.stdout))
     assert [d["kind"] for d in docs] == ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"]
     assert {d["metadata"]["name"] for d in docs} == {"kubectl-ome-pvc-status"}
+    assert docs[0]["rules"] + docs[1]["rules"] == [
+        CLUSTER_RULES[i] for i in (0, 1, 2, 4, 6, 7, 8, 9, 3, 5)
+    ]
+    assert docs[3]["subjects"] == [{"apiGroup": RBAC, "kind": "User", "name": "jane"}]
 
 
 def test_command_json_without_a_subject_lists_the_roles() -> None:

@@ -33,13 +33,19 @@ def _pv(nodes: list[str] | None = None, terms: list[Obj] | None = None) -> Obj:
         ({"key": "k", "operator": "NotIn", "values": ["a"]}, {}, True),
         ({"key": "k", "operator": "Exists"}, {"k": ""}, True),
         ({"key": "k", "operator": "DoesNotExist"}, {"k": ""}, False),
+        ({"key": "k", "operator": "DoesNotExist"}, {}, True),
         ({"key": "k", "operator": "Gt", "values": ["3"]}, {"k": "4"}, True),
         ({"key": "k", "operator": "Lt", "values": ["3"]}, {"k": "4"}, False),
         ({"key": "k", "operator": "Gt", "values": ["3"]}, {"k": "x"}, False),
         ({"key": "k", "operator": "Gt", "values": ["a"]}, {"k": "b"}, False),
+        # The bound itself is excluded on both sides: a node with gpus=8 is not `Gt 8`.
+        ({"key": "gpus", "operator": "Gt", "values": ["8"]}, {"gpus": "8"}, False),
+        ({"key": "gpus", "operator": "Lt", "values": ["8"]}, {"gpus": "8"}, False),
+        ({"key": "gpus", "operator": "Lt", "values": ["8"]}, {"gpus": "7"}, True),
     ],
-    ids=["in", "not-in-has", "not-in-missing", "exists", "does-not-exist", "gt", "lt", "gt-nan",
-         "gt-strings"],
+    ids=["in", "not-in-has", "not-in-missing", "exists", "does-not-exist",
+         "does-not-exist-missing", "gt", "lt", "gt-nan",
+         "gt-strings", "gt-equal", "lt-equal", "lt"],
 )  # fmt: skip
 def test_node_matches(expr: Obj, labels: dict[str, str], expected: bool) -> None:
     node = {"metadata": {"name": "n", "labels": labels}}
@@ -54,6 +60,7 @@ def test_node_matches_fields_and_empty_terms() -> None:
     assert selectors.node_matches(node, [])  # no terms: any node
     other = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}
     assert selectors.node_matches(node, [other, by_name])  # terms are ORed
+    assert selectors.node_matches(node, [{}, by_name])  # an empty term does not end the search
 
 
 def test_labels_selector_terms() -> None:
@@ -68,6 +75,14 @@ def test_stand_in_node_matches_a_hostname_pin_only() -> None:
     node = selectors.stand_in_node("gpu-node-2")
     assert selectors.node_matches(node, selectors.volume_terms(_pv(["gpu-node-2"])))
     assert not selectors.node_matches(node, selectors.volume_terms(_pv(["gpu-node-1"])))
+    assert node["metadata"] == {
+        "name": "gpu-node-2",
+        "labels": {selectors.HOSTNAME_LABEL: "gpu-node-2"},
+    }
+    by_name = {
+        "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["gpu-node-2"]}]
+    }
+    assert selectors.node_matches(node, [by_name])
 
 
 @pytest.mark.parametrize(
@@ -101,8 +116,10 @@ def test_volume_pins(pv: Obj | None, single: str | None, hosts: list[str]) -> No
           "status": {"conditions": [{"type": "Ready", "status": "True"}]}}, True, False),
         ({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}, False, False),
         ({}, False, False),
+        ({"spec": {"unschedulable": False, "taints": []},
+          "status": {"conditions": [{"type": "Ready", "status": "True"}]}}, True, True),
     ],
-    ids=["ready", "cordoned", "not-ready", "no-status"],
+    ids=["ready", "cordoned", "not-ready", "no-status", "uncordoned-with-spec"],
 )  # fmt: skip
 def test_node_ready_and_schedulable(node: Obj, ready: bool, schedulable: bool) -> None:
     assert selectors.node_ready(node) is ready
@@ -151,12 +168,23 @@ LABELS = {"gpu": "h100", "count": "8", "zone": "b"}
         ({"key": "count", "operator": "Lt", "values": ["10"]}, True),
         ({"key": "zone", "operator": "Gt", "values": ["a"]}, True),
         ({"key": "count", "operator": "Gt", "values": []}, False),
+        ({"key": "count", "operator": "Gt", "values": ["8"]}, False),
+        ({"key": "count", "operator": "Lt", "values": ["8"]}, False),
+        ({"key": "count", "operator": "Gt", "values": ["7"]}, True),
+        ({"key": "zone", "operator": "Gt", "values": ["b"]}, False),
+        ({"key": "zone", "operator": "Lt", "values": ["b"]}, False),
+        ({"key": "zone", "operator": "Lt", "values": ["c"]}, True),
+        # One side a number, the other not: compared as strings ("8" sorts before "a").
+        ({"key": "count", "operator": "Gt", "values": ["a"]}, False),
+        ({"key": "zone", "operator": "Gt", "values": ["7"]}, True),
         ({"key": "metadata.name", "operator": "In", "values": ["node-1"]}, True),
         ({"key": "gpu", "operator": "Bogus", "values": ["h100"]}, False),
     ],
     ids=["in", "not-in-list", "notin", "notin-hit", "exists", "exists-missing",
          "doesnotexist", "doesnotexist-present", "notin-missing-key", "gt-numeric",
-         "lt-numeric", "gt-string", "gt-no-values", "metadata-name", "unknown-operator"],
+         "lt-numeric", "gt-string", "gt-no-values", "gt-equal", "lt-equal", "gt-below",
+         "gt-string-equal", "lt-string-equal", "lt-string", "gt-number-vs-string",
+         "gt-string-vs-number", "metadata-name", "unknown-operator"],
 )  # fmt: skip
 def test_agent_expression_matches(expr: dict[str, Any], expected: bool) -> None:
     assert selectors.agent_expression_matches(LABELS, "node-1", expr) is expected
@@ -176,9 +204,11 @@ def test_agent_expression_matches(expr: dict[str, Any], expected: bool) -> None:
         ({}, [{"matchFields": [{"key": "metadata.name", "operator": "In",
                                 "values": ["node-2"]}]}], False),
         ({"zone": "b"}, [{"matchExpressions": [{"key": "tpu", "operator": "Exists"}]}], False),
+        ({}, [{"matchFields": [{"key": "metadata.name", "operator": "In",
+                                "values": ["node-1"]}]}], True),
     ],
     ids=["nothing", "selector-hit", "selector-miss", "empty-term", "terms-ored",
-         "expressions-anded", "match-fields", "selector-and-affinity"],
+         "expressions-anded", "match-fields", "selector-and-affinity", "match-fields-hit"],
 )  # fmt: skip
 def test_agent_node_matches(selector: dict[str, str], terms: list[Any], expected: bool) -> None:
     assert selectors.agent_node_matches(LABELS, "node-1", selector, terms) is expected

@@ -10,6 +10,7 @@ from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import sources
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.sources import FlagError, Source
+from tests.expect import raises_exactly
 
 NONE: dict[str, Any] = {
     "local_path": None,
@@ -52,7 +53,7 @@ def test_choose_source(flags: dict[str, Any], expected: Source) -> None:
     ids=["local+class", "model+nfs", "three"],
 )  # fmt: skip
 def test_two_sources_are_a_usage_error(flags: dict[str, Any], message: str) -> None:
-    with pytest.raises(sources.FlagError) as caught:
+    with raises_exactly(sources.FlagError) as caught:
         sources.choose_source(**{**NONE, **flags})
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
@@ -71,7 +72,7 @@ def test_two_sources_are_a_usage_error(flags: dict[str, Any], message: str) -> N
     ids=["none", "node-alone", "path-alone", "nfs-half", "class-classless", "model+sub-path"],
 )
 def test_flags_that_do_not_go_together(flags: dict[str, Any], message: str) -> None:
-    with pytest.raises(FlagError, match=message):
+    with raises_exactly(FlagError, match=message):
         sources.choose_source(**{**NONE, **flags})
 
 
@@ -92,7 +93,7 @@ def test_parse_model_ref(text: str, expected: tuple[ModelKind, str]) -> None:
 
 @pytest.mark.parametrize("text", ["pod/x", "basemodel/", "a/b/c"], ids=str)
 def test_parse_model_ref_refuses(text: str) -> None:
-    with pytest.raises(FlagError, match="basemodel/NAME"):
+    with raises_exactly(FlagError, match="basemodel/NAME"):
         sources.parse_model_ref(text, "--from-model")
 
 

@@ -13,6 +13,7 @@ from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.status import NodeState, WorkloadMode
 from kubectl_omepvc.core.storage_uri import StorageScheme
 from tests import factories as f
+from tests.expect import raises_exactly
 
 CBM = "llama-3-2-1b-instruct"
 CBM_KEY = naming.cluster_model_configmap_key(CBM)
@@ -593,7 +594,7 @@ def test_builder_with_late_sources_equals_building_with_all_up_front(
     )
     for model in models:
         builder.add(model)
-    with pytest.raises(ValueError, match="complete"):
+    with raises_exactly(ValueError, match="complete"):
         builder.report()
     builder.complete(**late)
     streamed = builder.report()

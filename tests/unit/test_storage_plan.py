@@ -13,6 +13,7 @@ from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.sources import FlagError
+from tests.expect import raises_exactly
 
 Obj = dict[str, Any]
 
@@ -71,7 +72,7 @@ def test_build_steps_order(source: Any, register: Any, labels: list[str]) -> Non
 
 def test_registering_needs_a_sub_path() -> None:
     req = request(sub_path=None)
-    with pytest.raises(FlagError, match="--register-model needs --sub-path"):
+    with raises_exactly(FlagError, match="--register-model needs --sub-path"):
         sp.build_steps(req, None, (ModelKind.CLUSTER, "x"), None)
 
 
@@ -135,7 +136,7 @@ def test_a_claim_from_a_class_changes_in_place() -> None:
 def test_refuse_unforceable(change: Any, message: str) -> None:
     built = existing(plan(register=(ModelKind.CLUSTER, "llama-pvc")))
     change(built)
-    with pytest.raises(errors.InputError, match=message):
+    with raises_exactly(errors.InputError, match=message):
         sp.refuse_unforceable(built)
 
 

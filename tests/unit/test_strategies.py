@@ -28,6 +28,7 @@ from kubectl_omepvc.strategies import (
     workload_ops,
 )
 from kubectl_omepvc.strategies import deployment as deployment_strategy
+from tests.expect import raises_exactly
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -77,7 +78,8 @@ def test_deployment_alone_is_refused_unless_named(caps: Capabilities) -> None:
     with pytest.raises(Declined) as info:
         select(caps)
     assert "no durable strategy is possible" in info.value.message
-    assert "native: this OME does not serve pvc:// models" in info.value.message
+    said = "this OME does not serve" if caps.native_pvc is False else "cannot tell whether"
+    assert f"native: {said}" in info.value.message
     assert "policy: the server serves no MutatingAdmissionPolicy API" in info.value.message
     assert "--strategy deployment" in str(info.value.hint)
     assert select(caps, "deployment").name == "deployment"
@@ -136,7 +138,7 @@ def test_isvc_record_reads_the_native_record_and_refuses_garbage() -> None:
     assert isvc_record(isvc) == record
     assert isvc_record({"metadata": {"name": "llama"}}) is None
     isvc["metadata"]["annotations"][jp.ANNOTATION] = "{not json"
-    with pytest.raises(errors.InputError, match="not a record this plugin can read"):
+    with raises_exactly(errors.InputError, match="not a record this plugin can read"):
         isvc_record(isvc)
 
 
@@ -208,7 +210,7 @@ def test_failed_test_op_is_retried_once_on_a_fresh_read() -> None:
 def test_second_failure_says_it_was_retried() -> None:
     workload = ome.deployment()
     client: Any = FakeClient(_moved(workload), [errors.Invalid("a"), errors.Invalid("b")])
-    with pytest.raises(errors.Conflict, match="re-read and retried once"):
+    with raises_exactly(errors.Conflict, match="re-read and retried once"):
         patch_workload(client, workload, _ops_for)
 
 
@@ -248,24 +250,31 @@ def _model(uri: str, namespace: str | None = None) -> Obj:
     return {"metadata": meta, "spec": {"storage": {"storageUri": uri}}}
 
 
+CLUSTER, NAMESPACED = ModelKind.CLUSTER, ModelKind.NAMESPACED
+
+
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("kind", "model", "expected"),
     [
-        (_model("pvc://team-a:models/meta/llama"), True),
-        (_model("pvc://team-a:models/meta/llama/"), True),
-        (_model("pvc://models/meta/llama", namespace="team-a"), True),
-        (_model("pvc://models/meta/llama"), False),
-        (_model("pvc://team-b:models/meta/llama"), False),
-        (_model("pvc://team-a:other/meta/llama"), False),
-        (_model("pvc://team-a:models/meta/qwen"), False),
-        (_model("hf://meta/llama"), False),
-        (_model("pvc://bad:ns:x/y"), False),
+        (CLUSTER, _model("pvc://team-a:models/meta/llama"), True),
+        (CLUSTER, _model("pvc://team-a:models/meta/llama/"), True),
+        (NAMESPACED, _model("pvc://models/meta/llama", namespace="team-a"), True),
+        (CLUSTER, _model("pvc://models/meta/llama"), False),
+        # OME (pkg/validation/basemodel.go at aab06ebe) refuses a namespace in a BaseModel's URI
+        (NAMESPACED, _model("pvc://team-a:models/meta/llama", namespace="team-a"), False),
+        (NAMESPACED, _model("pvc://models/meta/llama", namespace="team-b"), False),
+        (CLUSTER, _model("pvc://team-b:models/meta/llama"), False),
+        (CLUSTER, _model("pvc://team-a:other/meta/llama"), False),
+        (CLUSTER, _model("pvc://team-a:models/meta/qwen"), False),
+        (CLUSTER, _model("hf://meta/llama"), False),
+        (CLUSTER, _model("pvc://bad:ns:x/y"), False),
     ],
     ids=["same", "trailing-slash", "basemodel-own-namespace", "cluster-model-no-namespace",
-         "other-namespace", "other-claim", "other-sub-path", "not-pvc", "unparsable"],
+         "basemodel-with-namespace", "basemodel-other-namespace", "other-namespace",
+         "other-claim", "other-sub-path", "not-pvc", "unparsable"],
 )  # fmt: skip
-def test_points_at(model: Obj, expected: bool) -> None:
-    assert native.points_at(model, "team-a", "models", "meta/llama") is expected
+def test_points_at(kind: ModelKind, model: Obj, expected: bool) -> None:
+    assert native.points_at(kind, model, "team-a", "models", "meta/llama") is expected
 
 
 @pytest.mark.parametrize(

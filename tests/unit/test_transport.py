@@ -167,9 +167,35 @@ def test_environment_proxy(environ: dict[str, str], expected: str | None) -> Non
     assert transport._environment_proxy("https://example.test:6443", environ) == expected
 
 
-def test_proxy_url_gives_a_proxy_manager() -> None:
-    t = transport.from_kubeconfig(config({"proxy-url": "http://proxy:3128"}, {}), {})
+@pytest.mark.parametrize(
+    ("cluster", "environ", "expected"),
+    [
+        ({"proxy-url": "http://proxy:3128"}, {}, "http://proxy:3128"),
+        (
+            {"proxy-url": "https://kube:8443"},
+            {"HTTPS_PROXY": "http://env:3128"},
+            "https://kube:8443",
+        ),
+        ({}, {"HTTPS_PROXY": "http://env:3128"}, "http://env:3128"),
+    ],
+    ids=["proxy-url", "proxy-url-wins-over-env", "env"],
+)
+def test_proxy_url_gives_a_proxy_manager(
+    cluster: dict[str, str], environ: dict[str, str], expected: str
+) -> None:
+    t = transport.from_kubeconfig(config(cluster, {}), environ)
     assert isinstance(t.pool, urllib3.ProxyManager)
+    assert t.pool.proxy is not None and t.pool.proxy.url == expected
+
+
+def test_no_proxy_gives_a_plain_pool() -> None:
+    t = transport.from_kubeconfig(
+        config({}, {}), {"HTTPS_PROXY": "http://env:3128", "NO_PROXY": "*"}
+    )
+    assert not isinstance(t.pool, urllib3.ProxyManager)
+
+
+def test_socks_proxy_is_refused() -> None:
     with pytest.raises(errors.ConfigError, match="only http and https proxies"):
         transport.from_kubeconfig(config({"proxy-url": "socks5://proxy:1080"}, {}), {})
 

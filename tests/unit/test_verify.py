@@ -4,24 +4,23 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kubectl_omepvc.commands.verify import render_checks
 from kubectl_omepvc.core import verify as v
 from kubectl_omepvc.core.verify import Check, parse_verify_output, verify_pod
 from kubectl_omepvc.errors import InputError
 from kubectl_omepvc.printers import Palette
 from tests import factories
+from tests.expect import raises_exactly
+from tests.unit.conftest import IS_ROOT, NOBODY, SETPRIV, Shell
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-NOBODY = 65534
-SETPRIV = "/usr/bin/setpriv"
-IS_ROOT = os.geteuid() == 0
 
 # --- the pod -----------------------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ def test_pod_label_for_a_long_claim() -> None:
     ],
 )
 def test_pod_refuses_bad_input(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(InputError) as err:
+    with raises_exactly(InputError) as err:
         _pod(**changes)
     assert message in str(err.value)
 
@@ -215,43 +214,10 @@ def test_pod_name(claim: str, token: str) -> None:
 # --- the script, run for real ------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Shell:
-    argv: tuple[str, ...]
-    path: str  # PATH for the script: busybox's applets only, as in the default image
-
-
-@pytest.fixture(scope="module")
-def busybox_bin() -> Iterator[Path]:
-    """A directory of busybox applets, readable by every user (for the unprivileged runs)."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("busybox is not installed (apt-get install busybox) to run the script in it")
-    directory = Path(tempfile.mkdtemp(prefix="ome-pvc-busybox-"))
-    directory.chmod(0o755)
-    subprocess.run([busybox, "--install", "-s", str(directory)], check=True)
-    yield directory
-    shutil.rmtree(directory)
-
-
-@pytest.fixture(params=["sh", "busybox"])
-def shell(request: pytest.FixtureRequest) -> Shell:
-    if request.param == "sh":
-        return Shell(("/bin/sh",), os.environ.get("PATH", "/usr/bin:/bin"))
-    directory: Path = request.getfixturevalue("busybox_bin")
-    return Shell((str(directory / "sh"),), str(directory))
-
-
 def run_script(shell: Shell, mount_path: Path, as_user: int | None = None) -> str:
     """Run the pod's own command, with `mount_path` standing in for the volume mount."""
     command = _pod(mount_path=str(mount_path))["spec"]["containers"][0]["command"]
-    assert command[0] == "/bin/sh"
-    argv = [*shell.argv, *command[1:]]
-    if as_user is not None:
-        argv = [SETPRIV, f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *argv]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, env={"PATH": shell.path}, timeout=30, check=False
-    )
+    done = shell.run(command, as_user, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     return done.stdout
@@ -766,7 +732,7 @@ def test_render_checks_lists_fixes_for_failures_only() -> None:
         Check("mount", True, "/m: 3 entries"),
         Check("config.json", False, "no config.json", "use sub-path meta/llama"),
     ]
-    text = v.render_checks(checks, Palette(False))
+    text = render_checks(checks, Palette(False))
     assert text.splitlines() == [
         "CHECK         RESULT   DETAIL",
         "mount         ok       /m: 3 entries",

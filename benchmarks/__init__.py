@@ -1,0 +1,1 @@
+"""On-demand benchmarks (run as scripts: `python benchmarks/NAME.py`)."""
