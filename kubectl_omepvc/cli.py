@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 # Commands that write; the others only read, so Ctrl-C leaves nothing behind.
-WRITERS = frozenset({"create", "patch", "unpatch"})
+WRITERS = frozenset({"copy", "create", "patch", "unpatch"})
 
 
 _LEVEL = re.compile(r"^(?:-v=?|--v=|--verbose=)(\d+)$")
