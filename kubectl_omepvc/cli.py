@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -33,8 +34,44 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that write; the others only read, so Ctrl-C leaves nothing behind.
+WRITERS = frozenset({"copy", "create", "patch", "unpatch"})
+
+
+_LEVEL = re.compile(r"^(?:-v=?|--v=|--verbose=)(\d+)$")
+REQUESTS_LEVEL = 6  # kubectl -v=6 logs each request, as our -v does
+TRACE_LEVEL = 9  # kubectl -v=9 shows bodies; ours, -vv, adds tracebacks
+
+
+def verbosity_flags(args: list[str]) -> list[str]:
+    """kubectl's forms of the flag (`-v=6`, `-v6`, `--v=6`, `--v 6`) as our count (`-v`, `-vv`).
+
+    Levels below 6 log nothing extra in kubectl, so they add nothing here either.
+    """
+    out: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        flag = f"--v={next(rest, '')}" if arg == "--v" else arg
+        match = _LEVEL.match(flag)
+        if match is None:
+            out.append(arg)
+            continue
+        level = int(match.group(1))
+        if level >= TRACE_LEVEL:
+            out.append("-vv")
+        elif level >= REQUESTS_LEVEL:
+            out.append("-v")
+    return out
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in modules imported on first use."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, verbosity_flags(args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -45,6 +82,23 @@ class LazyGroup(click.Group):
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = module.command
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Commands that write say themselves what Ctrl-C left behind; anything else (a read)
+        # changed nothing. Either way exit 130, not click's "Aborted!" and 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from kubectl_omepvc.commands import common
+
+            if common.ON_INTERRUPT in ctx.meta:
+                common.interrupted(ctx.meta[common.ON_INTERRUPT])
+            if ctx.invoked_subcommand in WRITERS:
+                common.interrupted(
+                    f"{ctx.invoked_subcommand} stopped before it finished: run the same command"
+                    " again to finish (it carries on from what is in place)"
+                )
+            common.interrupted("nothing was changed")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The short help comes from our table so the group's --help imports no command module.

@@ -40,7 +40,8 @@ class Resource(str, enum.Enum):
     """What a parameter's value names; the Lister is asked for names of one of these."""
 
     INFERENCE_SERVICE = "inferenceservices"
-    MODEL = "clusterbasemodels"
+    MODEL = "clusterbasemodels"  # and the namespace's BaseModels, as `status MODEL` finds them
+    SOURCE_MODEL = "models"  # `create --from-model`: NAME or basemodel/NAME
     CLAIM = "persistentvolumeclaims"
     NAMESPACE = "namespaces"
     CONTEXT = "contexts"
@@ -56,6 +57,7 @@ PARAM_RESOURCES: dict[str, Resource] = {
     "models": Resource.MODEL,
     "model_name": Resource.MODEL,
     "base_model": Resource.MODEL,
+    "from_model": Resource.SOURCE_MODEL,
     "claim": Resource.CLAIM,
     "claims": Resource.CLAIM,
     "pvc": Resource.CLAIM,

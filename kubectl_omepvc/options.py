@@ -164,15 +164,15 @@ def connection_options(func: F) -> F:
 pass_connection = click.make_pass_decorator(ConnectionOptions, ensure=True)
 
 
-def output_option(*choices: Output) -> Callable[[F], F]:
-    """`-o/--output` limited to what the command can print."""
+def output_option(*choices: Output, default: str = "a table") -> Callable[[F], F]:
+    """`-o/--output` limited to what the command can print; `default` says what prints without."""
     names = [c.value for c in choices]
     return click.option(
         "-o",
         "--output",
         type=click.Choice(names),
         default=None,
-        help=f"Output format: {'|'.join(names)} (default: a table).",
+        help=f"Output format: {'|'.join(names)} (default: {default}).",
     )
 
 

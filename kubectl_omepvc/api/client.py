@@ -85,7 +85,9 @@ class Client:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         limit = timeout if timeout is not None else self.timeout
         if self.verbose:
-            print(f"kubectl-ome-pvc: {method} {url}", file=sys.stderr)
+            # One write per line: status reads from several threads, and print() writes the
+            # text and its newline separately, so their lines would interleave.
+            sys.stderr.write(f"kubectl-ome-pvc: {method} {url}\n")
         started = time.monotonic()
 
         def send() -> Any:

@@ -185,10 +185,22 @@ def _slim_pod_template(template: Any) -> Obj:
     return {"spec": {k: spec[k] for k in ("nodeSelector", "volumes") if k in spec}}
 
 
+# What `core.rollout.rollout_of` reads of a workload's status.
+ROLLOUT_STATUS = (
+    "readyReplicas",
+    "replicas",
+    "updatedReplicas",
+    "availableReplicas",
+    "terminatingReplicas",
+    "observedGeneration",
+    "conditions",
+)
+
+
 def slim_workload(kind: str) -> Slim:
     def slim(obj: Obj) -> Obj:
         spec = obj.get("spec") or {}
-        out_spec: Obj = {k: spec[k] for k in ("replicas",) if k in spec}
+        out_spec: Obj = {k: spec[k] for k in ("replicas", "selector") if k in spec}
         if "template" in spec:
             out_spec["template"] = _slim_pod_template(spec["template"])
         lwt = spec.get("leaderWorkerTemplate")
@@ -201,9 +213,9 @@ def slim_workload(kind: str) -> Slim:
         status = obj.get("status") or {}
         return {
             "kind": kind,
-            "metadata": _meta(obj, "labels", "annotations", "ownerReferences"),
+            "metadata": _meta(obj, "labels", "annotations", "ownerReferences", "generation"),
             "spec": out_spec,
-            "status": {k: status[k] for k in ("readyReplicas", "replicas") if k in status},
+            "status": {k: status[k] for k in ROLLOUT_STATUS if k in status},
         }
 
     return slim
@@ -1066,11 +1078,14 @@ def find_model(client: Client, lookup: ModelLookup) -> tuple[Obj, ResourceRef, s
         for ref, ns in lookup_order(lookup)
     )
     close = _close_names(client, lookup)
+    hint = f"did you mean: {', '.join(close)}?" if close else None
+    if lookup.kind != KIND_CLUSTER and not close:
+        from kubectl_omepvc.api.lookup import whereabouts
+
+        hint = whereabouts(client, r.BASE_MODELS, lookup.name, lookup.namespace)
     raise errors.NotFound(
         f'model "{lookup.name}" not found (no {where})',
-        f"did you mean: {', '.join(close)}?"
-        if close
-        else "list the models with `kubectl ome-pvc status -A`",
+        hint or "list the models with `kubectl ome-pvc status -A`",
     )
 
 
@@ -1306,3 +1321,23 @@ def settle(changes: queue.Queue[Change], first: Change, window: float = 0.15) ->
         except queue.Empty:
             break
     return batch
+
+
+# -- pods of unfinished rollouts ----------------------------------------------------------------
+
+
+def attach_pod_problems(client: Client, workloads: list[Obj] | None) -> None:
+    """Read the pods of each Deployment whose rollout is unfinished, and put what keeps them
+    from running on the workload (`core.status.POD_PROBLEMS`) for the status build.
+
+    Only those few Deployments' pods are listed (a healthy cluster costs no request). Best
+    effort: without the right to list pods, the rollout is shown as unfinished, not explained.
+    """
+    from kubectl_omepvc.api.workloads import stuck_pods
+    from kubectl_omepvc.core import status
+
+    for workload in workloads or ():
+        namespace = (workload.get("metadata") or {}).get("namespace")
+        if namespace and status.unfinished_rollout(workload):
+            found = stuck_pods(client, str(namespace), {**workload, "kind": "Deployment"})
+            workload[status.POD_PROBLEMS] = tuple(found)

@@ -223,14 +223,15 @@ def _delete_pod(client: Client, namespace: str, name: str) -> None:
 
 
 @contextlib.contextmanager
-def throwaway_pod(client: Client, pod: Mapping[str, Any]) -> Iterator[Obj]:
-    """Creates `pod` and deletes it when the block ends, however it ends."""
+def throwaway_pod(client: Client, pod: Mapping[str, Any], keep: bool = False) -> Iterator[Obj]:
+    """Creates `pod` and deletes it when the block ends, however it ends (unless `keep`)."""
     namespace = str(_meta(pod, "namespace"))
     created = client.create(r.PODS, pod, namespace)
     try:
         yield created
     finally:
-        _delete_pod(client, namespace, str(_meta(created, "name")))
+        if not keep:
+            _delete_pod(client, namespace, str(_meta(created, "name")))
 
 
 def read_pod_log(client: Client, namespace: str, name: str, container: str) -> str:

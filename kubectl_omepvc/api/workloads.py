@@ -9,7 +9,6 @@ whose pods this plugin cannot switch; they are refused with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kubectl_omepvc import errors
 from kubectl_omepvc.core import naming
 from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.core.rollout import PodProblem, Rollout, pod_problems, rollout_of
 
 if TYPE_CHECKING:
     from kubectl_omepvc.api.client import Client
@@ -71,6 +71,8 @@ def display(workload: Mapping[str, Any]) -> str:
 def get_isvc(client: Client, namespace: str, name: str) -> Obj:
     """The InferenceService, or an `InputError` that says where it was looked for (a
     `NotFound` saying OME is not installed when the server serves no InferenceServices)."""
+    from kubectl_omepvc.api.lookup import whereabouts
+
     try:
         return client.get(r.INFERENCE_SERVICES, name, namespace)
     except errors.NotFound:
@@ -81,9 +83,10 @@ def get_isvc(client: Client, namespace: str, name: str) -> Obj:
                 f"{r.INFERENCE_SERVICES.display}/{r.INFERENCE_SERVICES.version}",
                 "install OME's CRDs, or pick the cluster with --context",
             ) from None
+        hint = whereabouts(client, r.INFERENCE_SERVICES, name, namespace)
         raise errors.InputError(
             f'inferenceservice "{name}" not found in namespace {namespace}',
-            f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
+            hint or f"list them with `kubectl get inferenceservices -n {namespace}`, or pass -n",
         ) from None
 
 
@@ -179,63 +182,7 @@ def find_workloads(
     return found
 
 
-def replicas_of(workload: Mapping[str, Any]) -> int:
-    """How many pods the workload wants (a LeaderWorkerSet: groups times group size)."""
-    spec = workload.get("spec") or {}
-    replicas = spec.get("replicas")
-    count = 1 if replicas is None else int(replicas)
-    if workload.get("kind") == "LeaderWorkerSet":
-        size = (spec.get("leaderWorkerTemplate") or {}).get("size")
-        count *= 1 if size is None else int(size)
-    return count
-
-
 # --- rollout -----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Rollout:
-    """Where one workload's rollout stands; `failed` carries the reason when it gave up."""
-
-    ref: str
-    done: bool
-    message: str
-    failed: str | None = None
-
-
-def rollout_of(workload: Mapping[str, Any]) -> Rollout:
-    """The rollout state of a Deployment or LeaderWorkerSet, read from its status (pure)."""
-    kind = str(workload.get("kind", "Deployment"))
-    name = (workload.get("metadata") or {}).get("name", "")
-    ref = f"{kind.lower()}/{name}"
-    meta = workload.get("metadata") or {}
-    status = workload.get("status") or {}
-    want = replicas_of(workload) if kind == "Deployment" else _lws_groups(workload)
-    observed = status.get("observedGeneration")
-    if kind == "Deployment" and (observed is None or observed < (meta.get("generation") or 0)):
-        return Rollout(ref, False, "waiting for the controller to see the new template")
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return Rollout(ref, False, "progress deadline exceeded", cond.get("message") or "")
-    updated = int(status.get("updatedReplicas") or 0)
-    ready = int(status.get("readyReplicas") or 0)
-    total = int(status.get("replicas") or 0)
-    available = int(status.get("availableReplicas") or 0) if kind == "Deployment" else ready
-    if updated < want:
-        return Rollout(ref, False, f"{updated} of {want} replicas updated, {ready} ready")
-    if kind == "Deployment" and total > updated:
-        return Rollout(ref, False, f"{total - updated} replicas of the old template left")
-    if available < want:
-        return Rollout(ref, False, f"{available} of {want} updated replicas available")
-    terminating = int(status.get("terminatingReplicas") or 0)  # reported from Kubernetes 1.33
-    if terminating:
-        return Rollout(ref, False, f"{terminating} old pods still shutting down")
-    return Rollout(ref, True, f"rolled out: {want} of {want} replicas updated and available")
-
-
-def _lws_groups(workload: Mapping[str, Any]) -> int:
-    replicas = (workload.get("spec") or {}).get("replicas")
-    return 1 if replicas is None else int(replicas)
 
 
 class RolloutFailed(errors.PluginError):
@@ -345,13 +292,8 @@ def failure_events(client: Client, namespace: str, workload: Mapping[str, Any]) 
     One line per (object, reason): `pod/x FailedScheduling: 0/3 nodes are available: ...`.
     Reading them is best effort: without rights on pods or events, nothing is shown.
     """
-    kind = workload.get("kind")
     name = workload["metadata"]["name"]
-    if kind == "LeaderWorkerSet":
-        selector = f"{LWS_NAME_LABEL}={name}"
-    else:
-        match = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+    selector = selector_of(workload)
     try:
         pods = [
             p["metadata"]["name"] for p in client.list(r.PODS, namespace, label_selector=selector)
@@ -388,3 +330,25 @@ def _event_time(event: Mapping[str, Any]) -> str:
         or (event.get("metadata") or {}).get("creationTimestamp")
         or ""
     )
+
+
+def selector_of(workload: Mapping[str, Any]) -> str:
+    """The label selector of the workload's pods."""
+    if workload.get("kind") == "LeaderWorkerSet":
+        return f"{LWS_NAME_LABEL}={workload['metadata']['name']}"
+    match = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+
+
+def stuck_pods(client: Client, namespace: str, workload: Mapping[str, Any]) -> list[PodProblem]:
+    """What keeps the workload's pods from running (`core.rollout.pod_problems`).
+
+    Best effort: without the right to list pods (or with no selector), nothing.
+    """
+    selector = selector_of(workload)
+    if not selector:
+        return []
+    try:
+        return pod_problems(client.list(r.PODS, namespace, label_selector=selector))
+    except errors.PluginError:
+        return []

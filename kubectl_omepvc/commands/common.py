@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import signal
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -29,6 +30,25 @@ def emit(text: Any) -> None:
     click.echo(text)
 
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+ON_INTERRUPT = "kubectl_omepvc.on_interrupt"  # click Context.meta key: what Ctrl-C would leave
+
+
+def on_interrupt(message: str) -> None:
+    """What to say if Ctrl-C comes from here on, wherever it lands (see cli.LazyGroup)."""
+    click.get_current_context().meta[ON_INTERRUPT] = message
+
+
+def interrupted(message: str) -> NoReturn:
+    """After Ctrl-C: one line on stderr saying what was done and what was not, exit 130.
+
+    A second Ctrl-C is ignored from here on, so it cannot cut that line short.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    note(f"interrupted: {message}")
+    raise click.exceptions.Exit(INTERRUPTED)
+
+
 def hostpath_model(client: Client, ref: ModelRef, no_path_hint: str) -> tuple[dict[str, Any], str]:
     """The model `ref` names and its storage.path: a model the agent downloads to its nodes.
 
@@ -46,6 +66,10 @@ def hostpath_model(client: Client, ref: ModelRef, no_path_hint: str) -> tuple[di
         hint = f"list them with `kubectl get {resource.plural}`"
         if ref.kind is ModelKind.CLUSTER:
             hint += "; a BaseModel is basemodel/NAME"
+        elif ref.namespace:
+            from kubectl_omepvc.api.lookup import whereabouts
+
+            hint = whereabouts(client, resource, ref.name, ref.namespace) or hint
         raise InputError(f"{ref.kind.value} {ref.name!r} not found{where}", hint)
     storage = (model.get("spec") or {}).get("storage") or {}
     path = storage.get("path")

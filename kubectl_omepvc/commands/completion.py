@@ -8,6 +8,7 @@ Two routes, because kubectl owns the words `kubectl ome-pvc`:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 import click
 
-from kubectl_omepvc import completion
+from kubectl_omepvc import completion, errors
 from kubectl_omepvc.core import resources
 from kubectl_omepvc.options import ConnectionOptions, connection_options
 
@@ -28,10 +29,11 @@ LOOKUP_LIMIT = 1000
 
 _REFS = {
     completion.Resource.INFERENCE_SERVICE: resources.INFERENCE_SERVICES,
-    completion.Resource.MODEL: resources.CLUSTER_BASE_MODELS,
     completion.Resource.CLAIM: resources.PVCS,
     completion.Resource.NAMESPACE: resources.NAMESPACES,
 }
+# Model resources -> how a BaseModel's name is written for them.
+MODELS = {completion.Resource.MODEL: "", completion.Resource.SOURCE_MODEL: "basemodel/"}
 
 
 def script(shell: str) -> str:
@@ -66,9 +68,19 @@ def list_names(
         opts, request_timeout=opts.request_timeout or LOOKUP_TIMEOUT, verbose=0
     )
     client = Client(quick, environ)
-    ref = _REFS[resource]
-    items = client.list(ref, client.namespace if ref.namespaced else None)
-    return [str(item["metadata"]["name"]) for item in itertools.islice(items, LOOKUP_LIMIT)]
+
+    def names(ref: resources.ResourceRef, prefix: str = "") -> list[str]:
+        items = client.list(ref, client.namespace if ref.namespaced else None)
+        return [prefix + str(i["metadata"]["name"]) for i in itertools.islice(items, LOOKUP_LIMIT)]
+
+    if resource in MODELS:
+        # ClusterBaseModels, then the namespace's BaseModels: `status -n NS` shows one by its
+        # name, `create --from-model` takes it as basemodel/NAME.
+        found = names(resources.CLUSTER_BASE_MODELS)
+        with contextlib.suppress(errors.PluginError):  # no BaseModel API or no right: none
+            found += names(resources.BASE_MODELS, MODELS[resource])
+        return found
+    return names(_REFS[resource])
 
 
 def complete_names(

@@ -173,6 +173,13 @@ def command(
     common.note(f"copying {ref.kind.value} {name} from {node}:{host_path} to claim {claim}"
                 f" at sub-path {sub_path}")  # fmt: skip
     client.create(r.JOBS, job, namespace)
+    common.on_interrupt(
+        f"job/{job_name} keeps running on {node}; follow it: kubectl ome-pvc copy --status"
+        f" --claim {claim} -n {namespace}"
+        if keep_job
+        else f"job/{job_name} was deleted; the files copied so far stay on claim {claim}: run"
+        " the same command again to resume"
+    )
     if no_wait:
         common.note(f"job/{job_name} created; it runs on {node}")
         common.note(f"follow it: kubectl ome-pvc copy --status --claim {claim} -n {namespace}")

@@ -18,6 +18,7 @@ from kubectl_omepvc.commands import common
 from kubectl_omepvc.core import agent, naming, selectors, sources
 from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import resources as r
+from kubectl_omepvc.core import served_model as sm
 from kubectl_omepvc.core import storage_plan as sp
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.objects import strip_server_fields
@@ -116,7 +117,7 @@ DELETE_TIMEOUT = 60.0  # seconds to wait for a replaced claim and volume to go
     help='How long to wait for Bound ("0": do not wait).',
 )
 @dry_run_option
-@output_option(Output.YAML, Output.JSON, Output.NAME)
+@output_option(Output.YAML, Output.JSON, Output.NAME, default="one line per object written")
 @connection_options
 @click.pass_obj
 def command(
@@ -272,7 +273,17 @@ def _from_model(
         "--from-model needs a model the agent downloads to a node directory; "
         "use --local-path/--node or --nfs-server for other models",
     )
-    chosen = tuple(nodes) or tuple((model.get("status") or {}).get("nodesReady") or ())
+    ready, failed = sm.ready_and_failed(model)
+    chosen = tuple(nodes) or tuple(ready)
+    for node in nodes:  # before anything is written: the volume would serve what is there
+        if node in failed:
+            common.note(
+                f"warning: {ref.kind.value} {ref.name} Failed on node {node}: its files there"
+                " may be partial; the volume serves them as they are"
+                + (f" (Ready on {', '.join(ready)})" if ready else "")
+            )
+        elif node not in ready:
+            common.note(f"warning: {ref.kind.value} {ref.name} is not reported Ready on {node}")
     if not chosen:
         raise InputError(
             f"{ref.kind.value} {ref.name} is Ready on no node (status.nodesReady is empty)",
@@ -305,10 +316,12 @@ def _from_model(
 
 def _print_client_dry_run(plan: Plan, output: str | None) -> None:
     objects = [s.obj for s in plan.steps]
-    if output == Output.NAME.value:
+    if output is None:  # kubectl's form: what would be written, without the objects
+        common.emit("\n".join(f"{s.label} created (dry run)" for s in plan.steps))
+    elif output == Output.NAME.value:
         common.emit("\n".join(s.label for s in plan.steps))
     else:
-        common.emit(render_stream(objects, output or Output.YAML.value))
+        common.emit(render_stream(objects, output))
     if plan.step(r.STORAGE_CLASSES) is not None:
         common.note(
             f"note: storageclass/{plan.request.storage_class} is created only if it does not exist"

@@ -10,7 +10,7 @@ and `--wait` follows the rollout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from kubectl_omepvc.options import (
     output_option,
 )
 from kubectl_omepvc.strategies import ORDER as STRATEGIES
+
+if TYPE_CHECKING:
+    from kubectl_omepvc.strategies import Applied
 
 Obj = dict[str, Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,23 +63,28 @@ def rollout_options(workloads: str) -> Callable[[F], F]:
     return decorate
 
 
+def switch_options(func: F) -> F:
+    """`--strategy` and `--sub-path`, as `patch` and `diff` both take them."""
+    func = click.option(
+        "--sub-path",
+        default=None,
+        help="The model's directory relative to the claim's root (derived from local/NFS volumes).",
+    )(func)
+    return click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=None,
+        help="How to make the switch (default: the best this cluster offers, native then policy).",
+    )(func)
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
 @click.command("patch")
 @click.argument("isvc")
 @click.option("--claim", required=True, help="The PersistentVolumeClaim to serve the model from.")
-@click.option(
-    "--strategy",
-    type=click.Choice(STRATEGIES),
-    default=None,
-    help="How to make the switch (default: the best this cluster offers, native then policy).",
-)
-@click.option(
-    "--sub-path",
-    default=None,
-    help="The model's directory relative to the claim's root (derived from local/NFS volumes).",
-)
+@switch_options
 @click.option(
     "--model-name",
     default=None,
@@ -92,7 +100,7 @@ def rollout_options(workloads: str) -> Callable[[F], F]:
 )
 @rollout_options("changed")
 @dry_run_option
-@output_option(Output.YAML, Output.JSON)
+@output_option(Output.YAML, Output.JSON, default="one line per object written")
 @connection_options
 @click.pass_obj
 def command(
@@ -120,7 +128,9 @@ def command(
                   it is stopped, so it is only used when named
 
     Nothing is written unless every check passes. Patching an isvc that is already switched
-    is a no-op; `kubectl ome-pvc unpatch` undoes it.
+    is a no-op once its rollout has finished (an unfinished one is reported, and followed
+    with --wait); `kubectl ome-pvc unpatch` undoes it. Ctrl-C exits 130 saying what is in
+    place.
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
@@ -133,36 +143,38 @@ def command(
     client = common.connect(opts)
     namespace = client.namespace
     caps = probe.probe(client)
+    undo = f"`kubectl ome-pvc unpatch {isvc} -n {namespace}`"
     try:
         isvc_obj = w.get_isvc(client, namespace, isvc)
         w.refuse_serverless(client, isvc_obj)
         workloads = w.find_workloads(client, isvc_obj, caps.leader_worker_set)
         chosen = select(caps, strategy)
         applied = current_patch(client, isvc_obj, tuple(workloads), caps)
-        if applied is not None and applied.claim != claim:
-            raise errors.InputError(
-                f"inferenceservice {isvc} is already switched to claim {applied.claim}"
-                f" (strategy {applied.strategy}, recorded on {applied.where})",
-                "run `kubectl ome-pvc unpatch` first to change the claim",
-            )
-        # The same strategy runs again and finishes what an interrupted run left; another
-        # strategy on top of a switched isvc would only fight it.
-        if applied is not None and (applied.strategy != chosen.name or chosen.name == "native"):
-            raise NothingToDo(
-                f"inferenceservice.ome.io/{isvc} unchanged: already served from claim {claim}"
-                f" (strategy {applied.strategy})"
-            )
+        check_switched(applied, chosen.name, isvc, namespace, claim)
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
         settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
         if wait and mode is DryRun.NONE:
             w.require_rollout_access(client, namespace, workloads)
+    except KeyboardInterrupt:
+        common.interrupted("before any write: nothing was changed")
+    except NothingToDo as done:
+        _already_switched(client, namespace, done.message, workloads, wait, timeout)
+        return
+    try:
         outcome = chosen.run(Job(client, target, settings, common.note))
+    except KeyboardInterrupt:
+        if mode is not DryRun.NONE:
+            common.interrupted("a dry run: nothing was changed")
+        common.interrupted(
+            "while writing: some of the changes may be in place; run the same command again"
+            f" to finish, or {undo} to undo what is there"
+        )
     except Reverted as reverted:
         for line in reverted.outcome.actions if reverted.outcome else []:
             common.emit(line)
         raise
     except NothingToDo as done:
-        common.emit(done.message)
+        _already_switched(client, namespace, done.message, workloads, wait, timeout)
         return
     if output:
         common.emit(render_objects(outcome.objects, output))
@@ -179,7 +191,87 @@ def command(
     if not wait:
         return
     limit = timeout or 300.0
-    if outcome.strategy == "native":
-        wait_until_served(client, target, limit, common.note)
-    elif outcome.rollout:
-        w.follow_rollouts(client, namespace, outcome.rollout, limit, common.note)
+    try:
+        if outcome.strategy == "native":
+            wait_until_served(client, target, limit, common.note)
+        elif outcome.rollout:
+            w.follow_rollouts(client, namespace, outcome.rollout, limit, common.note)
+    except KeyboardInterrupt:
+        written = ", ".join(outcome.actions) or "the switch"
+        common.interrupted(
+            f"{written}: in place; the rollout goes on without being followed:"
+            f" follow it with {follow_command(namespace, isvc, outcome.rollout)},"
+            f" undo it with {undo}"
+        )
+
+
+def check_switched(
+    applied: Applied | None, strategy: str, isvc: str, namespace: str, claim: str
+) -> None:
+    """Refuse an isvc switched to another claim; `NothingToDo` when it is on this one.
+
+    The same strategy runs again and finishes what an interrupted run left; another strategy
+    on top of a switched isvc would only fight it.
+    """
+    from kubectl_omepvc.strategies import NothingToDo
+
+    if applied is None:
+        return
+    if applied.claim != claim:
+        raise errors.InputError(
+            f"inferenceservice {isvc} is already switched to claim {applied.claim}"
+            f" (strategy {applied.strategy}, recorded on {applied.where})",
+            f"run `kubectl ome-pvc unpatch {isvc} -n {namespace}` first to change the claim",
+        )
+    if applied.strategy != strategy or strategy == "native":
+        raise NothingToDo(
+            f"inferenceservice.ome.io/{isvc} unchanged: already served from claim {claim}"
+            f" (strategy {applied.strategy})"
+        )
+
+
+def follow_command(namespace: str, isvc: str, rollout: Sequence[Obj]) -> str:
+    """The kubectl command that follows the rollout `patch --wait` was following."""
+    from kubectl_omepvc.core.naming import ISVC_LABEL
+
+    if len(rollout) == 1:
+        name = rollout[0]["metadata"]["name"]
+        return f"`kubectl rollout status deployment/{name} -n {namespace}`"
+    return f"`kubectl get pods -n {namespace} -l {ISVC_LABEL}={isvc} -w`"
+
+
+def _already_switched(
+    client: Any,
+    namespace: str,
+    message: str,
+    workloads: Sequence[Obj],
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """The isvc is switched already: "unchanged" only once its rollout has finished.
+
+    A re-run after a rollout that got stuck (a claim that never binds, pods that crash) must
+    not call it done: it names the workloads still rolling out and why their pods do not run,
+    and with --wait follows them.
+    """
+    from kubectl_omepvc.api import workloads as w
+    from kubectl_omepvc.core.rollout import rollout_of
+
+    deployments = [wl for wl in workloads if wl.get("kind") == "Deployment"]
+    unfinished = [(wl, rollout_of(wl)) for wl in deployments]
+    unfinished = [(wl, state) for wl, state in unfinished if not state.done]
+    if not unfinished:
+        common.emit(message)
+        return
+    switched = message.replace(" unchanged: ", ": ", 1)  # it is not: the rollout is not done
+    states = "; ".join(f"{state.ref}: {state.failed or state.message}" for _, state in unfinished)
+    common.emit(f"{switched}, but its rollout has not finished ({states})")
+    for workload, _ in unfinished:
+        for problem in w.stuck_pods(client, namespace, workload):
+            common.note(f"  {problem.text}")
+    if wait:
+        limit = timeout or 300.0
+        try:
+            w.follow_rollouts(client, namespace, [wl for wl, _ in unfinished], limit, common.note)
+        except KeyboardInterrupt:
+            common.interrupted("nothing was changed (the rollout goes on)")

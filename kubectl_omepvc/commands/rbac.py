@@ -47,7 +47,7 @@ STRATEGIES = ("native", "policy", "deployment")
     metavar="NAMESPACE:NAME",
     help="Bind the roles to this ServiceAccount.",
 )
-@output_option(Output.YAML, Output.JSON)
+@output_option(Output.YAML, Output.JSON, default="yaml")
 @connection_options  # unused (nothing is read), but every command accepts kubectl's flags
 def command(
     command_name: str,

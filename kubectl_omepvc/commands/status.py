@@ -260,7 +260,8 @@ def _services_lines(m: ModelStatus) -> list[str]:
             rows.append([service.namespace, service.name, "-", "-", "-", "no workload yet"])
         for w in service.workloads:
             ready = f"{w.ready_replicas or 0}/{'?' if w.replicas is None else w.replicas}"
-            rows.append([service.namespace, service.name, w.name, w.kind, ready, w.description])
+            volume = w.description + (f"; rollout: {w.rollout}" if w.rollout else "")
+            rows.append([service.namespace, service.name, w.name, w.kind, ready, volume])
     headers = ("NAMESPACE", "INFERENCESERVICE", "WORKLOAD", "KIND", "READY", "MODEL VOLUME")
     return ["InferenceServices:", *_indent(printers.table(headers, rows))]
 
@@ -414,10 +415,11 @@ def _build(sources: gather.Sources, view: View, now: datetime) -> StatusReport:
 
 
 def _build_streamed(
-    stream: gather.OverviewStream, view: View, now: datetime
+    stream: gather.OverviewStream, view: View, now: datetime, client: Client
 ) -> tuple[StatusReport, gather.Sources]:
     """Build each model as its page arrives (the next pages load meanwhile), then the few
     that wait for reads depending on the models (claims, workloads; see StatusBuilder)."""
+    from kubectl_omepvc.api import gather
     from kubectl_omepvc.core import status
 
     early = stream.sources
@@ -434,6 +436,7 @@ def _build_streamed(
     for model in stream.models():
         builder.add(model)
     sources = stream.finish()
+    gather.attach_pod_problems(client, sources.workloads)
     builder.complete(
         workloads=sources.workloads,
         pvcs=sources.pvcs,
@@ -461,6 +464,12 @@ def _now() -> datetime:
 @no_headers_option
 @click.option("-w", "--watch", is_flag=True, help="Show again whenever a model changes.")
 @click.option(
+    "--patched",
+    is_flag=True,
+    help="List the InferenceServices this plugin switched to a claim (strategy, claim,"
+    " workloads, policy) and policies left behind, instead of the models.",
+)
+@click.option(
     "--fail-if-not-ready",
     is_flag=True,
     help="Exit 1 when any listed model is not Ready (for scripts and CI gates).",
@@ -483,6 +492,7 @@ def command(
     output: str | None,
     no_headers: bool,
     watch: bool,
+    patched: bool,
     fail_if_not_ready: bool,
     watch_timeout: int,
 ) -> None:
@@ -501,10 +511,17 @@ def command(
         raise click.UsageError("a MODEL name cannot be combined with -l/--selector or -A")
     if watch and fail_if_not_ready:
         raise click.UsageError("--watch runs until interrupted: drop --fail-if-not-ready")
+    if patched and (model or watch or selector or kind or fail_if_not_ready):
+        raise click.UsageError("--patched lists isvcs: it takes only -n/-A, -o and --no-headers")
     from kubectl_omepvc.api import gather
 
+    if watch:
+        common.on_interrupt("stopped watching (status only reads: nothing was changed)")
     client = common.connect(opts)
     namespace = None if all_namespaces else client.namespace
+    if patched:
+        _show_patched(client, namespace, output, no_headers)
+        return
     tty = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
     view = View(bool(model), output, no_headers, printers.palette_for(sys.stdout), tty)
     if model or watch:
@@ -515,6 +532,7 @@ def command(
             sources = gather.gather_overview(
                 client, kind=kind, namespace=namespace, label_selector=selector
             )
+        gather.attach_pod_problems(client, sources.workloads)
         now = _now()
         report = _build(sources, view, now)
     else:
@@ -522,7 +540,7 @@ def command(
             client, kind=kind, namespace=namespace, label_selector=selector, slim_models=False
         ) as stream:
             now = _now()
-            report, sources = _build_streamed(stream, view, now)
+            report, sources = _build_streamed(stream, view, now, client)
     # Nothing is printed before every read is done: the warnings come first, as they did
     # when the reads ended before the build began.
     for warning in sources.warnings:
@@ -531,8 +549,7 @@ def command(
     if model and not watch and not view.machine:
         _copy_notes(client, report)
     if watch:
-        _watch(client, sources, view, watch_timeout, report)
-        return
+        _watch(client, sources, view, watch_timeout, report)  # until Ctrl-C (on_interrupt)
     if fail_if_not_ready and any(not m.is_ready for m in report.models):
         raise click.exceptions.Exit(1)
 
@@ -572,6 +589,61 @@ def _show(
             common.note(note)
 
 
+# -- --patched --------------------------------------------------------------------------------
+
+
+def _show_patched(
+    client: Client, namespace: str | None, output: str | None, no_headers: bool
+) -> None:
+    """The isvcs this plugin switched, from the records on isvcs, policies and workloads."""
+    from kubectl_omepvc import errors
+    from kubectl_omepvc.api import probe
+    from kubectl_omepvc.core import patched, policy
+    from kubectl_omepvc.core import resources as r
+    from kubectl_omepvc.core.naming import ISVC_LABEL
+
+    def read(ref: r.ResourceRef, ns: str | None, selector: str | None = None) -> list[Obj]:
+        try:
+            return [{**o, "kind": ref.kind} for o in client.list(ref, ns, label_selector=selector)]
+        except errors.NotFound:
+            return []  # the API is not served (no LeaderWorkerSet, no policy API)
+        except errors.Forbidden as exc:
+            common.note(f"Warning: {exc.message}: left out")
+            return []
+
+    version = probe.probe(client).mutating_policy_version
+    policies = (
+        read(r.mutating_policies(version), None, _label(policy.MANAGED_BY)) if version else []
+    )
+    if namespace is not None:
+        policies = [
+            p
+            for p in policies
+            if (p["metadata"].get("labels") or {}).get(policy.LABEL_NAMESPACE) == namespace
+        ]
+    workloads = [
+        *read(r.DEPLOYMENTS, namespace, ISVC_LABEL),
+        *read(r.LEADER_WORKER_SETS, namespace, ISVC_LABEL),
+    ]
+    rows = patched.patched(read(r.INFERENCE_SERVICES, namespace), workloads, policies)
+    if output in (Output.JSON.value, Output.YAML.value):
+        doc = {"apiVersion": "ome-pvc.io/v1alpha1", "kind": "PatchedList",
+               "items": [row.as_dict() for row in rows]}  # fmt: skip
+        common.emit(printers.to_json(doc) if output == Output.JSON.value else printers.to_yaml(doc))
+    elif output == Output.NAME.value:
+        for row in rows:
+            common.emit(f"inferenceservice.ome.io/{row.isvc}")
+    elif rows:
+        common.emit(printers.table(patched.HEADERS, [row.row() for row in rows], no_headers))
+    else:
+        where = f"in namespace {namespace}" if namespace else "in any namespace"
+        common.note(f"No InferenceService switched to a claim by this plugin {where}.")
+
+
+def _label(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
 # -- --watch ----------------------------------------------------------------------------------
 
 
@@ -589,34 +661,31 @@ def _watch(
     previous: dict[tuple[int, str, str], list[str]] = {}
     if not view.detail and view.output in (None, Output.WIDE.value):
         previous = {status.row_key(m): status.overview_row(m, wide) for m in first.models}
-    try:
-        while True:
-            batch = gather.settle(changes, changes.get())
-            for change in batch:
-                warning = state.apply(change)
-                if warning:
-                    common.note(f"Warning: {warning}")
-            now = _now()
-            report = _build(state.sources(sources), view, now)
-            if view.tty:
-                common.emit(CLEAR_SCREEN + render(report, view, sources.metadata, now))
+    while True:
+        batch = gather.settle(changes, changes.get())
+        for change in batch:
+            warning = state.apply(change)
+            if warning:
+                common.note(f"Warning: {warning}")
+        now = _now()
+        report = _build(state.sources(sources), view, now)
+        if view.tty:
+            common.emit(CLEAR_SCREEN + render(report, view, sources.metadata, now))
+            continue
+        if view.detail or view.machine or view.output == Output.NAME.value:
+            if not report.models and view.detail:
+                common.emit("\nthe model was deleted")
                 continue
-            if view.detail or view.machine or view.output == Output.NAME.value:
-                if not report.models and view.detail:
-                    common.emit("\nthe model was deleted")
-                    continue
-                common.emit("\n" + render(report, view, sources.metadata, now))
-                continue
-            current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
-            rows = status.changed_rows(previous, current)
-            previous = current
-            if rows:
-                painted = [[*r[:3], paint_state(view.palette, r[3]), *r[4:]] for r in rows]
-                common.emit(printers.table(status.overview_headers(wide), painted, True))
-                touched = {(r[0], r[1]) for r in rows}
-                for note in footer_notes(
-                    m for m in report.models if (m.name, m.namespace or "-") in touched
-                ):
-                    common.note(note)
-    except KeyboardInterrupt:
-        return
+            common.emit("\n" + render(report, view, sources.metadata, now))
+            continue
+        current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
+        rows = status.changed_rows(previous, current)
+        previous = current
+        if rows:
+            painted = [[*r[:3], paint_state(view.palette, r[3]), *r[4:]] for r in rows]
+            common.emit(printers.table(status.overview_headers(wide), painted, True))
+            touched = {(r[0], r[1]) for r in rows}
+            for note in footer_notes(
+                m for m in report.models if (m.name, m.namespace or "-") in touched
+            ):
+                common.note(note)

@@ -7,10 +7,13 @@ changes nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from kubectl_omepvc import errors
 from kubectl_omepvc.commands import common
-from kubectl_omepvc.commands.patch import render_objects, rollout_options
+from kubectl_omepvc.commands.patch import follow_command, render_objects, rollout_options
 from kubectl_omepvc.options import (
     ConnectionOptions,
     DryRun,
@@ -25,7 +28,7 @@ from kubectl_omepvc.options import (
 @click.argument("isvc")
 @rollout_options("restored")
 @dry_run_option
-@output_option(Output.YAML, Output.JSON)
+@output_option(Output.YAML, Output.JSON, default="one line per object written")
 @connection_options
 @click.pass_obj
 def command(
@@ -44,6 +47,7 @@ def command(
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
+    from kubectl_omepvc.core import jsonpatch as jp
     from kubectl_omepvc.core import policy as core_policy
     from kubectl_omepvc.core import resources as r
     from kubectl_omepvc.strategies import Outcome, deployment, isvc_record, native, policy
@@ -67,10 +71,12 @@ def command(
     if wait and mode is DryRun.NONE:
         w.require_rollout_access(client, namespace, workloads)
     outcomes: list[Outcome] = []
-    if isvc_obj is not None:
-        record = isvc_record(isvc_obj)
-        if record is not None:
-            outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
+    record = isvc_record(isvc_obj) if isvc_obj is not None else None
+    recorded = record or policy_obj or any(jp.read_record(wl) for wl in workloads)
+    if isvc_obj is not None and recorded:  # before the first write
+        _warn_if_nowhere_to_run(client, isvc_obj)
+    if isvc_obj is not None and record is not None:
+        outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
     if policy_obj is not None and version:
         outcomes.append(policy.undo(client, version, policy_obj, workloads, mode, common.note))
     else:
@@ -97,4 +103,29 @@ def command(
     )
     rollout = [o for outcome in outcomes for o in outcome.rollout]
     if wait and rollout:
+        written = ", ".join(line for outcome in outcomes for line in outcome.actions)
+        common.on_interrupt(
+            f"{written}: in place; the rollout goes on without being followed: follow it with"
+            f" {follow_command(namespace, isvc, rollout)}"
+        )
         w.follow_rollouts(client, namespace, rollout, timeout or 300.0, common.note)
+
+
+def _warn_if_nowhere_to_run(client: Any, isvc: dict[str, Any]) -> None:
+    """Before writing: the hostPath model going back into service is Ready on no node."""
+    from kubectl_omepvc.core import served_model as sm
+    from kubectl_omepvc.strategies import isvc_record
+    from kubectl_omepvc.strategies.preflight import resolve_model
+
+    record = isvc_record(isvc)
+    original = (record or {}).get("originalModel") or {}
+    spec = isvc.get("spec") or {}
+    if original.get("name"):  # native: the isvc names the pvc:// copy until unpatched
+        spec = {"model": {"name": original["name"], "kind": original.get("kind")}}
+    try:
+        model = resolve_model(client, {**isvc, "spec": spec})
+    except errors.PluginError:
+        return  # undo goes on; the rollout says what is wrong
+    risk = sm.serving_risk(model, to_claim=False)
+    if risk:
+        common.note(risk)

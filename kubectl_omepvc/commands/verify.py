@@ -74,7 +74,12 @@ Obj = dict[str, Any]
     metavar="DURATION",
     help="How long the pod may take, from scheduling to the last check.",
 )
-@output_option(Output.JSON, Output.YAML)
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave the pod (and its log) after the checks, to read or debug; delete it yourself.",
+)
+@output_option(Output.JSON, Output.YAML, default="a table of checks")
 @connection_options
 @click.pass_obj
 def command(
@@ -87,6 +92,7 @@ def command(
     isvc: str | None,
     image: str,
     timeout: float | None,
+    keep: bool,
     output: str | None,
 ) -> None:
     """Check that a claim holds a loadable model, from a short-lived pod.
@@ -94,7 +100,7 @@ def command(
     The pod mounts CLAIM read-only with the model's sub-path at the mount path the engine will
     use, as the engine's user, and checks config.json, the tokenizer files and the weights
     (*.safetensors or *.bin) are there and readable. It prints a table of checks with the fix
-    for each failure and exits 1 if any failed. The pod is always deleted.
+    for each failure and exits 1 if any failed. The pod is deleted unless --keep.
     """
     if not timeout:
         raise click.UsageError("--timeout must be positive, such as 2m")
@@ -108,9 +114,12 @@ def command(
     namespace = client.namespace
     pvc = client.get_or_none(r.PVCS, claim, namespace)
     if pvc is None:
+        from kubectl_omepvc.api.lookup import whereabouts
+
         raise InputError(
             f'claim "{claim}" not found in namespace {namespace}',
-            "create it with `kubectl ome-pvc create`, or pass -n",
+            whereabouts(client, r.PVCS, claim, namespace)
+            or "create it with `kubectl ome-pvc create`, or pass -n",
         )
     if dig(pvc, "status", "phase") == "Lost":
         raise InputError(
@@ -146,7 +155,19 @@ def command(
         run_as_user,
         math.ceil(timeout),
     )
-    ran_on, log = _run_pod(client, pod, timeout)
+
+    def report(ran_on: str | None, checks: list[v.Check], error: str | None = None) -> None:
+        run = v.VerifyRun(claim, namespace, name, ran_on, sub_path, mount_path, image, run_as_user)
+        failed = {"passed": False, "error": error} if error else {}
+        doc = {**v.verify_report(run, checks), **failed}
+        common.emit(printers.to_json(doc) if output == Output.JSON.value else printers.to_yaml(doc))
+
+    try:
+        ran_on, log = _run_pod(client, pod, timeout, keep)
+    except errors.PluginError as exc:
+        if output is not None:  # the chosen format on stdout, the failure as ever on stderr
+            report(None, [], exc.message)
+        raise
     checks = v.parse_verify_output(log, sub_path=sub_path)
     passed = v.checks_passed(checks)
     where = f"sub-path {sub_path}" if sub_path else "the volume root"
@@ -157,10 +178,7 @@ def command(
     if output is None:
         common.emit(render_checks(checks, printers.palette_for(sys.stdout)))
     else:
-        run = v.VerifyRun(claim, namespace, name, ran_on, sub_path, mount_path, image, run_as_user)
-        report = v.verify_report(run, checks)
-        text = printers.to_json(report) if output == Output.JSON.value else printers.to_yaml(report)
-        common.emit(text)
+        report(ran_on, checks)
     if not passed:
         failed = sum(1 for c in checks if not c.ok)
         raise errors.PluginError(
@@ -224,19 +242,20 @@ def _model_path(client: Client, pvc: Obj) -> str | None:
     return v.model_mount_path(found)
 
 
-def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]:
-    """Runs the verify pod to its end; (node it ran on, its log). Deleted however this ends."""
+def _run_pod(client: Client, pod: Obj, timeout: float, keep: bool) -> tuple[str | None, str]:
+    """Runs the verify pod to its end; (node it ran on, its log). Deleted however this ends,
+    unless `keep`."""
     from kubectl_omepvc.api import access
     from kubectl_omepvc.api import storage as api_storage
 
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-    seen: dict[str, str] = {}
+    said: list[str] = []
 
     def progress(current: Obj | None) -> None:
-        node = dig(current, "spec", "nodeName")
-        if node and "node" not in seen:
-            seen["node"] = node
-            common.note(f"pod {name} scheduled on {node}")
+        now = v.progress(current)
+        if not said or said[-1] != now:
+            said.append(now)
+            common.note(f"pod {name}: {now}")
 
     # What follows the pod's creation must be allowed before it exists: following it, reading
     # its log, and deleting it (else a refused run would leave the pod behind).
@@ -247,7 +266,7 @@ def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]
     )
     created = False
     try:
-        with api_storage.throwaway_pod(client, pod):
+        with api_storage.throwaway_pod(client, pod, keep):
             created = True
             common.note(f"pod {name} created; waiting up to {timeout:g}s for it to finish ...")
             done, last = api_storage.watch_until(
@@ -276,7 +295,12 @@ def _run_pod(client: Client, pod: Obj, timeout: float) -> tuple[str | None, str]
                     "check that `kubectl logs` works for pods on that node, then run verify again",
                 ) from None
     finally:
-        if created:
+        if created and keep:
+            common.note(
+                f"pod {name} kept: read it with `kubectl logs {name} -n {namespace}`,"
+                f" delete it with `kubectl delete pod {name} -n {namespace}`"
+            )
+        elif created:
             common.note(f"pod {name} deleted")
     return node, log
 

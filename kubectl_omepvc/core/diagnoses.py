@@ -50,14 +50,19 @@ def model_ref(m: ModelStatus) -> str:
 
 
 def create_command(m: ModelStatus, namespace: str | None = None) -> str:
-    """`kubectl ome-pvc create CLAIM --from-model MODEL [-n NS]`, as the create command takes it.
+    """`kubectl ome-pvc create CLAIM --from-model [basemodel/]MODEL --size SIZE -n NS`.
 
-    The claim is the model's own when its URI names one; the namespace is the one given (where
-    the serving workloads run), else the BaseModel's, else the one the URI names.
+    Only for a model the agent downloaded to a node path (what --from-model reads); the user
+    chooses CLAIM and SIZE. The namespace is the one given (where the serving workloads run),
+    else the BaseModel's.
     """
-    claim = m.claim.name if m.claim and m.claim.name else "CLAIM"
-    where = namespace or m.namespace or (m.claim.namespace if m.claim else None)
-    return f"kubectl ome-pvc create {claim} --from-model {m.name}{_ns_flag(where)}"
+    model = f"basemodel/{m.name}" if m.kind is ModelKind.NAMESPACED else m.name
+    where = namespace or m.namespace
+    return f"kubectl ome-pvc create CLAIM --from-model {model} --size SIZE{_ns_flag(where)}"
+
+
+def edit_isvc_command(namespace: str, isvc: str) -> str:
+    return f"kubectl edit inferenceservice {isvc} -n {namespace}"
 
 
 def patch_command(namespace: str, isvc: str, claim: str | None) -> str:
@@ -115,7 +120,7 @@ def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
             "point it at a model with a storage.path (a hostPath model), then serve that from "
             f"the claim with `{patch_command(namespace, isvc, claim)}`"
         )
-        step = f"kubectl edit inferenceservice {isvc} -n {namespace}"
+        step = edit_isvc_command(namespace, isvc)
     else:
         message = (
             f"{base}; delete it, and serve the isvcs of a hostPath model from the claim with "
@@ -496,12 +501,6 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     for service in m.services or ():
         for workload in service.workloads or ():
             if workload.mode is WorkloadMode.PENDING:
-                claim = m.claim.name if m.claim else None
-                step = (
-                    patch_command(service.namespace, service.name, claim)
-                    if claim
-                    else create_command(m, service.namespace)
-                )
                 return [
                     Diagnosis(
                         "workloads-pending",
@@ -509,9 +508,60 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
                         f"{workload.kind} {service.namespace}/{workload.name} of "
                         f"InferenceService {service.name} waits for a node labelled "
                         f"{m.label_key}, which no node has",
-                        step,
+                        _unblock_command(m, ctx, service.namespace, service.name),
                     )
                 ]
+    return []
+
+
+def _unblock_command(m: ModelStatus, ctx: RuleContext, namespace: str, isvc: str) -> str:
+    """What gets a model's pending serving pods going, as far as a command can."""
+    if m.claim is not None:  # a pvc:// model
+        return status_command(m) if ctx.native_pvc else edit_isvc_command(namespace, isvc)
+    if (
+        m.path and m.reported_ready
+    ):  # weights on some node (what --from-model reads): a claim over them can serve everywhere
+        return create_command(m, namespace)
+    if m.failed_nodes:
+        return agent_pods_command(m.failed_nodes[0])
+    return status_command(m)
+
+
+def rollout_stuck(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """A serving workload's new pods do not run: the scheduler's or the kubelet's reason.
+
+    A rollout that is merely unfinished is said as such (info); the old pods still serve, so
+    READY alone would call it healthy.
+    """
+    for service in m.services or ():
+        for workload in service.workloads or ():
+            if workload.rollout is None:
+                continue
+            what = (
+                f"{workload.kind} {service.namespace}/{workload.name} of InferenceService"
+                f" {service.name} is not rolled out ({workload.rollout})"
+            )
+            if workload.problems:
+                first = workload.problems[0]
+                more = len(workload.problems) - 1
+                also = f" (and {more} more pod{'s' if more > 1 else ''})" if more else ""
+                return [
+                    Diagnosis(
+                        "rollout-stuck",
+                        Severity.ERROR,
+                        f"{what}: {first.text}{also}",
+                        f"kubectl describe pod {first.pod} -n {service.namespace}",
+                    )
+                ]
+            return [
+                Diagnosis(
+                    "rollout-unfinished",
+                    Severity.INFO,
+                    what,
+                    f"kubectl describe {workload.kind.lower()} {workload.name}"
+                    f" -n {service.namespace}",
+                )
+            ]
     return []
 
 
@@ -531,6 +581,7 @@ RULES: tuple[Rule, ...] = (
     orphaned_configmaps,
     label_configmap_mismatch,
     workloads_pending,
+    rollout_stuck,
     hashed_label_key,
 )
 

@@ -173,6 +173,7 @@ def local_plans(
     model_path: str | None,
     model: str | None,
     namespace: str,
+    strategy: str = "policy",
 ) -> list[Planned]:
     """The patches for workloads read from a file: flags replace what the cluster would say."""
     if sub_path is None and pv_root is None:
@@ -191,19 +192,55 @@ def local_plans(
             assert pv_root is not None
             sub = transform.sub_path_for(model_path or model_host_path(workload, name), pv_root)
         key = label_key_of(workload, name, ns)
-        plans.append(plan_workload(workload, name, claim, sub, key))
+        plans.append(plan_workload(workload, name, claim, sub, key, strategy))
     return plans
 
 
-def plan_workload(workload: Obj, model: str, claim: str, sub_path: str, label_key: str) -> Planned:
+def plan_workload(
+    workload: Obj,
+    model: str,
+    claim: str,
+    sub_path: str,
+    label_key: str,
+    strategy: str = "deployment",
+) -> Planned:
     """The patch switching one workload (none when it is on a claim already)."""
     try:
         ops = jp.workload_patch(
-            workload, jp.pod_template_paths(workload), model, claim, sub_path, label_key
+            workload, jp.pod_template_paths(workload), model, claim, sub_path, label_key, strategy
         )
     except transform.AlreadyPatched:
         ops = []
     return Planned(workload, ops)
+
+
+@dataclasses.dataclass(frozen=True)
+class Extra:
+    """An object `patch` writes besides the workloads: created (`before` None) or changed."""
+
+    before: Obj | None
+    after: Obj
+
+    @property
+    def name(self) -> str:
+        kind = str(self.after.get("kind", "")).lower()
+        group = str(self.after.get("apiVersion", "")).rpartition("/")[0]
+        name = (self.after.get("metadata") or {}).get("name", "")
+        return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
+
+
+def extra_diff(extra: Extra, palette: Palette) -> str:
+    """The whole object as a unified diff: every line added when `patch` creates it."""
+    before = template_yaml(extra.before).splitlines() if extra.before is not None else []
+    lines = difflib.unified_diff(
+        before,
+        template_yaml(extra.after).splitlines(),
+        fromfile=f"{extra.name} (now)" if extra.before is not None else "/dev/null",
+        tofile=f"{extra.name} ({'patched' if extra.before is not None else 'created'})",
+        n=3,
+        lineterm="",
+    )
+    return "\n".join(_paint(i, line, palette) for i, line in enumerate(lines))
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -217,9 +254,10 @@ def template_name(workload: Mapping[str, Any], path: str) -> str:
     return jp.workload_ref(workload)
 
 
-def unified(plans: Sequence[Planned], palette: Palette) -> str:
-    """Each changed pod template as a unified YAML diff, in workload order."""
-    parts = []
+def unified(plans: Sequence[Planned], palette: Palette, extras: Sequence[Extra] = ()) -> str:
+    """Each object `patch` creates or changes besides the workloads, then each changed pod
+    template, as unified YAML diffs."""
+    parts = [text for extra in extras if (text := extra_diff(extra, palette))]
     for plan in plans:
         if not plan.ops:
             continue

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.rollout import PodProblem
 from kubectl_omepvc.core.storage_uri import PvcUri, StorageScheme
 
 Obj = Mapping[str, Any]
@@ -256,6 +257,8 @@ class WorkloadUse:
     strategy: str | None = None
     replicas: int | None = None
     ready_replicas: int | None = None
+    rollout: str | None = None  # where an unfinished rollout stands; None when rolled out
+    problems: tuple[PodProblem, ...] = ()  # why its new pods do not run
 
     @property
     def description(self) -> str:
@@ -277,6 +280,8 @@ class WorkloadUse:
             "description": self.description,
             "replicas": self.replicas,
             "readyReplicas": self.ready_replicas,
+            "rollout": self.rollout,
+            "problems": [p.text for p in self.problems],
         }
 
 

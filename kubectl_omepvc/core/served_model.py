@@ -88,6 +88,36 @@ def workload_model_name(workload: Mapping[str, Any]) -> str | None:
     return str(name) if name else None
 
 
+def ready_and_failed(model: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The nodes OME reports the model Ready on, and Failed on (its status)."""
+    status = model.get("status") or {}
+    return [str(n) for n in status.get("nodesReady") or []], [
+        str(n) for n in status.get("nodesFailed") or []
+    ]
+
+
+def serving_risk(model: ModelInfo, to_claim: bool) -> str | None:
+    """A warning when the model's own hostPath copies cannot back the move (pure).
+
+    Onto a claim (`to_claim`): a model Failed on every node may have left partial files,
+    which a volume over that directory would serve. Back to the hostPath: a model Ready on
+    no node leaves the pods nowhere to run.
+    """
+    ready, failed = ready_and_failed(model.obj)
+    shown = f"{model.kind.value} {model.name}"
+    if to_claim and failed and not ready:
+        return (
+            f"warning: {shown} is Failed on every node that reported ({', '.join(failed)}):"
+            " make sure the claim holds complete files (`kubectl ome-pvc verify CLAIM`)"
+        )
+    if not to_claim and not ready:
+        return (
+            f"warning: {shown} is Ready on no node: back on its hostPath, the pods wait for a"
+            f" node labelled {model.label_key}=Ready (and --wait until --timeout)"
+        )
+    return None
+
+
 def pvc_model_served(
     model: ModelInfo,
     isvc_namespace: str,

@@ -1,7 +1,7 @@
 """The storage a claim comes from, as `create`'s flags name it, and what each can give (pure).
 
 Flags that do not go together raise `FlagError` (the command reports it as a usage error,
-exit 2); two storage sources at once are an `InputError` naming both (exit 1).
+exit 2), two storage sources at once included.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 from kubectl_omepvc.core.manifests import NO_PROVISIONER, AccessMode
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.errors import InputError
 
 
 class FlagError(ValueError):
@@ -82,8 +81,8 @@ def choose_source(
 ) -> Source:
     """The one storage source the flags name.
 
-    InputError for two sources at once (the input cannot work); FlagError for none, or for a
-    flag that is missing its partner or does not go with the source.
+    FlagError for none, for two at once, or for a flag that is missing its partner or does
+    not go with the source.
     """
     given = [
         name
@@ -102,10 +101,9 @@ def choose_source(
             "--nfs-server HOST --nfs-path PATH, or --storage-class NAME"
         )
     if len(given) > 1:
-        raise InputError(
+        raise FlagError(
             f"one storage source per claim: {' and '.join(SOURCE_FLAGS[g] for g in given)} "
-            "were both given",
-            "keep one of them",
+            "were both given; keep one of them"
         )
     source = given[0]
     if source == Source.LOCAL and local_path is None:

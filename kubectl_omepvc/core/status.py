@@ -75,7 +75,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from kubectl_omepvc.core import naming, selectors, storage_uri
+from kubectl_omepvc.core import naming, rollout, selectors, storage_uri
 from kubectl_omepvc.core.agent import agent_root
 from kubectl_omepvc.core.durations import human_age
 from kubectl_omepvc.core.model_status import ClaimStatus as ClaimStatus
@@ -366,6 +366,29 @@ def patch_strategy(annotation: Any) -> str:
             first = next(iter(templates.values()), None)
             strategy = first.get("strategy") if isinstance(first, MAPPING) else None
     return strategy if isinstance(strategy, str) and strategy else "unknown"
+
+
+# Where the command puts what the pods of a workload whose rollout is unfinished say
+# (`core.rollout.pod_problems`): only those pods are read, so they come with the workload.
+POD_PROBLEMS = "ome-pvc.io/podProblems"
+
+
+def with_rollout(use: WorkloadUse, workload: Obj) -> WorkloadUse:
+    """`use` with where the workload's rollout stands, when it has not finished."""
+    if use.kind != "Deployment" or use.mode is WorkloadMode.PENDING or not workload.get("status"):
+        return use
+    state = rollout.rollout_of({**workload, "kind": use.kind})
+    if state.done:
+        return use
+    problems = tuple(workload.get(POD_PROBLEMS) or ())
+    return dataclasses.replace(use, rollout=state.failed or state.message, problems=problems)
+
+
+def unfinished_rollout(workload: Obj) -> bool:
+    """A listed Deployment whose rollout has not finished (its pods are worth reading)."""
+    if workload_kind(workload) != "Deployment" or not workload.get("status"):
+        return False
+    return not rollout.rollout_of({**workload, "kind": "Deployment"}).done
 
 
 def classify_workload(
@@ -845,7 +868,7 @@ def _services_for(
         workloads: tuple[WorkloadUse, ...] | None = None
         if services.workloads_known:
             workloads = tuple(
-                classify_workload(w, name, path, label_key, labelled, nodes.known)
+                with_rollout(classify_workload(w, name, path, label_key, labelled, nodes.known), w)
                 for w in services.workloads_of.get((ns, isvc_name), [])
             )
         out.append(ServiceUse(ns, isvc_name, workloads))
@@ -887,7 +910,10 @@ def reason_cell(m: ModelStatus) -> str:
 
 def overview_row(m: ModelStatus, wide: bool = False) -> list[str]:
     """One overview table row; columns as in `overview_headers(wide)`."""
-    storage = storage_uri.shorten_uri(m.uri, STORAGE_COLUMN_WIDTH) if m.uri else "-"
+    if not m.uri:
+        storage = "-"
+    else:  # -o wide shows it whole, as kubectl's wide output does
+        storage = m.uri if wide else storage_uri.shorten_uri(m.uri, STORAGE_COLUMN_WIDTH)
     row = [
         m.name,
         m.namespace or "-",

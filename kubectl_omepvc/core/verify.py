@@ -681,6 +681,25 @@ def pod_state(pod: Mapping[str, Any] | None) -> str:
     return f"{phase}{' on ' + node if node else ''}"
 
 
+def progress(pod: Mapping[str, Any] | None) -> str:
+    """Where the verify pod is on its way: scheduled, pulling and starting, running, done."""
+    status = (pod or {}).get("status") or {}
+    phase = status.get("phase") or "Pending"
+    node = dig(pod, "spec", "nodeName")
+    if phase in ("Succeeded", "Failed"):
+        return f"finished on {node}"
+    if phase == "Running":
+        return f"running the checks on {node}"
+    if not node:
+        return pod_state(pod) if status.get("conditions") else "waiting to be scheduled"
+    for container in status.get("containerStatuses") or []:
+        reason = dig(container, "state", "waiting", "reason")
+        if reason and reason != "ContainerCreating":
+            return f"on {node}: {pod_state(pod)}"
+    image = next((c.get("image") for c in dig(pod, "spec", "containers") or []), "the image")
+    return f"scheduled on {node}; pulling {image} and mounting the claim"
+
+
 def hopeless(pod: Mapping[str, Any] | None) -> str | None:
     """A container state that waiting will not fix, as `reason: message`."""
     for container in dig(pod, "status", "containerStatuses") or []:

@@ -87,7 +87,8 @@ class PolicyStrategy:
             raise errors.InputError(
                 f"inferenceservice {target.isvc_name} is already switched by policy {name} to"
                 f" claim {previous.get('claim')} (sub-path {previous.get('subPath')!r})",
-                "run `kubectl ome-pvc unpatch` first to change the claim",
+                f"run `kubectl ome-pvc unpatch {target.isvc_name} -n {target.namespace}` first"
+                " to change the claim",
             )
 
         planned: list[tuple[Obj, list[jp.Operation]]] = []
@@ -205,6 +206,8 @@ class PolicyStrategy:
             outcome,
             "patched",
             in_place=f"policy {name} is in place",
+            hint="run the command again to finish, or"
+            f" `kubectl ome-pvc unpatch {target.isvc_name} -n {target.namespace}` to undo",
         )
         outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
         return outcome

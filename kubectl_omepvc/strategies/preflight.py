@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubectl_omepvc import errors
+from kubectl_omepvc.api.lookup import whereabouts
 from kubectl_omepvc.core import claims, selectors
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import served_model as sm
+from kubectl_omepvc.core.rollout import replicas_of
 from kubectl_omepvc.core.storage_uri import StorageScheme, scheme_of
 from kubectl_omepvc.strategies import Log, ModelInfo, NothingToDo, Obj, Target
 
@@ -56,9 +58,11 @@ def check_claim(client: Client, namespace: str, name: str, log: Log) -> Obj:
             if elsewhere
             else ""
         )
+        close = None if elsewhere else whereabouts(client, r.PVCS, name, namespace)
         raise errors.InputError(
             f'persistentvolumeclaim "{name}" not found in namespace {namespace}{extra}',
-            f"create it in {namespace} (`kubectl ome-pvc create`), or pass the right --claim",
+            close
+            or f"create it in {namespace} (`kubectl ome-pvc create`), or pass the right --claim",
         )
     phase = (claim.get("status") or {}).get("phase")
     if phase == "Bound":
@@ -121,6 +125,9 @@ def preflight(
                 "wait until OME has rolled the isvc to its new model, then try again",
             )
     claim = check_claim(client, namespace, claim_name, log)
+    risk = sm.serving_risk(model, to_claim=True)
+    if risk:
+        log(risk.replace("CLAIM", f"{claim_name} -n {namespace}"))
     pv = None
     volume_name = (claim.get("spec") or {}).get("volumeName")
     if volume_name and (claim.get("status") or {}).get("phase") == "Bound":
@@ -130,7 +137,7 @@ def preflight(
             log(f"cannot read persistentvolume {volume_name}: its root and node affinity are"
                 " not checked")  # fmt: skip
     sub_path = claims.choose_sub_path(model.path, pv, claim, sub_path_flag)
-    pods = sum(w.replicas_of(wl) for wl in workloads)
+    pods = sum(replicas_of(wl) for wl in workloads)
     pinned = selectors.single_node(selectors.volume_terms(pv))
     problem = claims.access_problem(claims.access_modes(claim), pods, pinned)
     if problem:

@@ -50,9 +50,18 @@ def test_json_prints_patches_the_server_accepts(
 ) -> None:
     result = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM, "-o", "json")
     assert result.exit_code == 1, result.output
-    patches = json.loads(result.stdout)
+    items = json.loads(result.stdout)
+    # patch's own choice here is policy: the policy and its binding come first, to be created
+    created = [(i["kind"], i["action"]) for i in items if i["action"] == "create"]
+    assert created == [
+        ("MutatingAdmissionPolicy", "create"),
+        ("MutatingAdmissionPolicyBinding", "create"),
+    ]
+    patches = [i for i in items if i["action"] == "patch"]
     assert [(p["kind"], p["name"]) for p in patches] == [("Deployment", "llama-engine")]
     ops = patches[0]["patch"]
+    recorded = [op["value"] for op in ops if op["path"].endswith("ome-pvc.io~1original")]
+    assert '"strategy": "policy"' in recorded[0] or '"strategy":"policy"' in recorded[0]
     assert {op["op"] for op in ops} == {"test", "replace", "remove", "add"}
     answer = admin.patch(r.DEPLOYMENTS, "llama-engine", ops, namespace=namespace, dry_run=True)
     volume = answer["spec"]["template"]["spec"]["volumes"][2]
@@ -93,7 +102,19 @@ def test_no_difference_once_patched(plugin: Plugin, namespace: str, setup: ome.I
     result = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert "already serves its model from a claim" in result.stderr
+    assert f"already served from claim {CLAIM} (strategy deployment)" in result.stderr
+
+
+def test_strategy_flag_shows_that_strategys_writes(
+    plugin: Plugin, namespace: str, setup: ome.Isvc
+) -> None:
+    result = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "deployment")
+    assert result.exit_code == 1, result.output
+    assert "mutatingadmissionpolicy" not in result.stdout
+    assert "strategy deployment:" in result.stderr
+    as_policy = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM)
+    assert "+++ mutatingadmissionpolicy.admissionregistration.k8s.io/" in as_policy.stdout
+    assert "strategy policy:" in as_policy.stderr
 
 
 @pytest.mark.parametrize(

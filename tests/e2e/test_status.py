@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import json
 import secrets
+import shlex
 import subprocess
 import sys
 import threading
@@ -222,6 +223,7 @@ def _seed(world: World) -> None:
     w.model(f.cluster_base_model(w.name("off"), disabled=True))
     w.model(f.cluster_base_model(w.name("nomatch"), node_selector={RUN_LABEL: "nobody"}))
     long = w.model(f.cluster_base_model(w.name(LONG_TAIL), state="Ready", nodes_ready=[a]))
+    failed = w.model(f.cluster_base_model(w.name("failed"), nodes_failed=[a, b, c]))
     bad = w.model(f.cluster_base_model(w.name("bad")))
 
     node_labels: dict[str, dict[str, str | None]] = {a: {}, b: {}, c: {}}
@@ -235,6 +237,7 @@ def _seed(world: World) -> None:
     for n in (a, b, c):
         on(n, ready, "Ready", entry(ready, "Ready"))
         on(n, s3, "Updating", entry(s3, "Updating"))
+        on(n, failed, "Failed", entry(failed, "Failed"))
     on(a, dl, "Updating", entry(dl, "Updating", progress_minutes_ago=1))
     on(b, dl, "Updating", entry(dl, "Updating", progress_minutes_ago=120))
     on(c, dl, "Failed", entry(dl, "Failed"))
@@ -278,6 +281,9 @@ def _seed(world: World) -> None:
     uid = _isvc(w, w.name("moved"), ready, ModelKind.CLUSTER)
     moved = f.patched(_engine(w, w.name("moved"), ready, uid, runs=True), "policy", w.name("bound"))
     w.create(r.DEPLOYMENTS, moved, w.ns)
+    # An isvc of a model whose download failed on every node: its pods wait for a Ready label.
+    uid = _isvc(w, w.name("nowhere"), failed, ModelKind.CLUSTER)
+    w.create(r.DEPLOYMENTS, _engine(w, w.name("nowhere"), failed, uid, runs=False), w.ns)
 
 
 @pytest.fixture(scope="module")
@@ -426,6 +432,74 @@ def test_every_diagnosis_on_the_server(plugin: Plugin, world: World, sole_agent:
     assert items[f"/{n('pvc')}"]["metadataJobs"] is None
 
 
+# Placeholders a hint asks the user to choose, and what the test chooses for them.
+CHOSEN = {"CLAIM": "hint-claim", "SIZE": "1Gi"}
+# Writes run as server dry runs: the server still checks them, and the world stays as it is.
+WRITES = {"create", "patch", "delete", "unpatch", "label", "annotate"}
+
+
+def run_hint(plugin: Plugin, cluster: Cluster, hint: str) -> tuple[int, str]:
+    """Run a diagnosis's `next` command as printed, names it leaves to the user filled in."""
+    argv = [CHOSEN.get(word, word) for word in shlex.split(hint)]
+    assert argv[0] == "kubectl", hint
+    if argv[1] == "ome-pvc":
+        args = [a for a in argv[2:] if a != "--watch"]  # it would never return
+        if args[0] in WRITES:
+            args.append("--dry-run=server")
+        result = plugin(*args)
+        return result.exit_code, result.output
+    args = argv[1:]
+    if args[0] in WRITES:
+        args.append("--dry-run=server")
+    done = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "--context", "local-admin", *args],
+        env={**cluster.env, "EDITOR": "true", "KUBE_EDITOR": "true"},  # edit: saved unchanged
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_every_next_command_works_as_printed(
+    plugin: Plugin, cluster: Cluster, world: World, sole_agent: None
+) -> None:
+    """No hint is a usage error or a refusal in the situation it is given for."""
+    doc = run_json(plugin, "-l", world.selector, "-A")
+    hints = {
+        (f"{i['namespace'] or ''}/{i['name']}", d["code"]): d["next"]
+        for i in doc["items"]
+        for d in i["diagnoses"]
+        if d["next"]
+    }
+    n = world.name
+    assert hints[(f"/{n('failed')}", "workloads-pending")].startswith("kubectl get pods -n ome")
+    assert hints[(f"{world.ns}/{n('unbound')}", "pvc-not-supported")] == (
+        f"kubectl delete basemodel {n('unbound')} -n {world.ns}"
+    )
+    covered = {code for _, code in hints}
+    assert {"pvc-not-supported", "workloads-pending", "nodes-failed", "model-disabled",
+            "unsupported-scheme", "configmap-orphaned", "pvc-not-bound"} <= covered  # fmt: skip
+    failures = []
+    for (model, code), hint in sorted(hints.items()):
+        exit_code, output = run_hint(plugin, cluster, hint)
+        if exit_code != 0:
+            failures.append(f"{model} {code}: `{hint}` exited {exit_code}: {output.strip()}")
+    assert not failures, "\n".join(failures)
+
+
+def test_verbose_request_lines_are_whole(plugin: Plugin, world: World) -> None:
+    """-v: one request per line, though status reads from several threads at once."""
+    result = plugin("status", "-A", "-l", world.selector, "-v")
+    assert result.exit_code == 0, result.stderr
+    requests = [line for line in result.stderr.splitlines() if "kubectl-ome-pvc: " in line]
+    assert len(requests) >= 5
+    for line in requests:
+        assert line.startswith("kubectl-ome-pvc: GET https://"), line
+        assert line.count("kubectl-ome-pvc:") == 1, line
+
+
 def test_stalled_and_failed_nodes_are_named(plugin: Plugin, world: World) -> None:
     item = items_by_name(run_json(plugin, world.name("dl")))[f"/{world.name('dl')}"]
     a, b, c = world.nodes
@@ -527,6 +601,7 @@ def test_detail_of_a_pvc_model_with_pending_workloads(
     assert f"{world.name('svc')}-engine" in out and "Pending (model nodeSelector)" in out
     assert "pvc-not-supported:" in out and "In_Transit forever" in out
     assert f"next: kubectl edit inferenceservice {world.name('svc')} -n {world.ns}" in out
+    assert f"`kubectl ome-pvc patch {world.name('svc')} -n {world.ns}" in out
     assert "a hostPath model" in out
 
 

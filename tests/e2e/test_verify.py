@@ -12,6 +12,7 @@ Succeeded. Everything else is real.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,6 +168,21 @@ def test_pod_spec_placement_and_cleanup_on_timeout(
     assert no_pods_left(admin, namespace)
 
 
+def test_progress_keep_and_the_report_on_failure(
+    plugin: Plugin, admin: Client, namespace: str, claim: str
+) -> None:
+    with PodWatcher(admin, namespace, claim):
+        result = plugin("verify", claim, "-n", namespace, "--timeout", "3s", "--keep", "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)  # the chosen format, even when the pod never finished
+    assert report["passed"] is False and report["checks"] == []
+    assert "did not finish within 3s" in report["error"]
+    assert f"running the checks on {PV_NODE}" in result.stderr  # progress as it happens
+    kept = [p["metadata"]["name"] for p in admin.list(r.PODS, namespace)]
+    assert len(kept) == 1 and f"pod {kept[0]} kept" in result.stderr
+    admin.delete(r.PODS, kept[0], namespace)
+
+
 MODEL_FILES = {"config.json": "{}", "tokenizer.json": "{}", "model.safetensors": "weights"}
 
 
@@ -227,8 +243,8 @@ def test_interrupt_still_deletes_the_pod(
 
     monkeypatch.setattr(storage, "watch_until", interrupted)
     result = plugin("verify", claim, "-n", namespace)
-    assert result.exit_code == 1
-    assert "Aborted!" in result.stderr
+    assert result.exit_code == 130
+    assert "interrupted: nothing was changed" in result.stderr
     assert created, "the pod was never created"
     assert no_pods_left(admin, namespace)
 

@@ -233,6 +233,14 @@ def test_real_cli_completes_its_subcommands(monkeypatch: pytest.MonkeyPatch) -> 
     assert values(answer) == ["--client"]
 
 
+def test_from_model_offers_models_as_create_takes_them() -> None:
+    lister = FakeLister({Resource.SOURCE_MODEL: ["llama-3-8b", "basemodel/qwen3-8b"]})
+    answer = completion.complete(cli.root, ["create", "w", "--from-model", ""], lister)
+    assert values(answer) == ["basemodel/qwen3-8b", "llama-3-8b"]
+    status = completion.complete(cli.root, ["status", "-n", "team-a", ""], FakeLister(NAMES))
+    assert values(status) == ["llama-3-8b", "qwen3-8b"]
+
+
 # -- kubectl_complete-ome_pvc -------------------------------------------------------------------
 
 

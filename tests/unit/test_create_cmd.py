@@ -30,8 +30,19 @@ def run(env: dict[str, str], *args: str) -> Result:
 # --- client dry run: no cluster, no kubeconfig ---------------------------------------------------
 
 
-def test_client_dry_run_prints_the_manifests(offline: dict[str, str]) -> None:
+def test_client_dry_run_says_what_it_would_create(offline: dict[str, str]) -> None:
     result = run(offline, "llama", *LOCAL, "--sub-path", "meta/llama", "--dry-run=client")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "storageclass.storage.k8s.io/local-storage created (dry run)",
+        "persistentvolume/ome-pvc-default-llama created (dry run)",
+        "persistentvolumeclaim/llama created (dry run)",
+    ]
+
+
+def test_client_dry_run_prints_the_manifests(offline: dict[str, str]) -> None:
+    args = ["llama", *LOCAL, "--sub-path", "meta/llama", "--dry-run=client", "-o", "yaml"]
+    result = run(offline, *args)
     assert result.exit_code == 0, result.output
     docs = list(yaml.safe_load_all(result.stdout))
     assert [d["kind"] for d in docs] == [
@@ -75,7 +86,9 @@ def test_client_dry_run_registers_a_model(offline: dict[str, str]) -> None:
 
 
 def test_storage_class_source_renders_only_a_claim(offline: dict[str, str]) -> None:
-    result = run(offline, "c", "--storage-class", "rwx", "--size", "1Gi", "--dry-run=client")
+    result = run(
+        offline, "c", "--storage-class", "rwx", "--size", "1Gi", "--dry-run=client", "-o", "yaml"
+    )
     docs = list(yaml.safe_load_all(result.stdout))
     assert [d["kind"] for d in docs] == ["PersistentVolumeClaim"]
     assert docs[0]["spec"]["storageClassName"] == "rwx"
@@ -119,6 +132,18 @@ USAGE = [
     (["c", *LOCAL, "--sub-path", "a", "--register-model", "deployment/x"], "basemodel/NAME"),
     (["c", *LOCAL, "--access-mode", "ROX"], "'ROX' is not one of"),
     (["c", *LOCAL, "--timeout", "soon"], "invalid duration"),
+    (
+        ["c", *LOCAL, "--storage-class", "x"],
+        "one storage source per claim: --local-path/--node and --storage-class were both given",
+    ),
+    (
+        ["c", "--from-model", "m", "--nfs-server", "h", "--nfs-path", "/e", "--size", "1Gi"],
+        "--from-model and --nfs-server/--nfs-path were both given",
+    ),
+    (
+        ["c", "--nfs-server", "h", "--nfs-path", "/e", "--storage-class", "x", "--size", "1Gi"],
+        "--nfs-server/--nfs-path and --storage-class were both given",
+    ),
 ]
 
 
@@ -128,7 +153,7 @@ USAGE = [
     ids=[
         "none", "node-alone", "path-alone", "nfs-half",
         "model-no-size", "no-size", "model+sub-path", "nfs-no-class", "register-no-sub",
-        "register-kind", "access-mode", "timeout",
+        "register-kind", "access-mode", "timeout", "local+class", "model+nfs", "nfs+class",
     ],
 )  # fmt: skip
 def test_usage_errors(offline: dict[str, str], args: list[str], message: str) -> None:
@@ -149,18 +174,6 @@ BAD = [
     (["c", "--local-path", "/m", "--node", "Node_1", "--size", "1Gi"], "node 'Node_1'"),
     (["c", "--nfs-server", "a b", "--nfs-path", "/e", "--size", "1Gi"], "NFS server 'a b'"),
     (["c", *LOCAL, "--sub-path", "a", "--register-model", "Bad"], "model name 'Bad'"),
-    (
-        ["c", *LOCAL, "--storage-class", "x"],
-        "one storage source per claim: --local-path/--node and --storage-class were both given",
-    ),
-    (
-        ["c", "--from-model", "m", "--nfs-server", "h", "--nfs-path", "/e", "--size", "1Gi"],
-        "--from-model and --nfs-server/--nfs-path were both given",
-    ),
-    (
-        ["c", "--nfs-server", "h", "--nfs-path", "/e", "--storage-class", "x", "--size", "1Gi"],
-        "--nfs-server/--nfs-path and --storage-class were both given",
-    ),
 ]
 
 
@@ -169,7 +182,7 @@ BAD = [
     BAD,
     ids=[
         "claim", "namespace", "relative", "trailing", "size", "zero", "dotdot", "pv-name",
-        "node", "nfs-server", "model-name", "local+class", "model+nfs", "nfs+class",
+        "node", "nfs-server", "model-name",
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_1(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_omepvc.core import agent, diagnoses, naming, status
+from kubectl_omepvc.core import agent, diagnoses, naming, rollout, status
 from kubectl_omepvc.core.diagnoses import Diagnosis, RuleContext, Severity
 from tests import factories as f
 
@@ -401,17 +401,98 @@ def test_hashed_label_key_is_info() -> None:
     assert diagnoses.hashed_label_key(one(f.cluster_base_model(CBM)), RELEASED) == []
 
 
-def test_pending_workloads_point_to_create() -> None:
+def _pending(model: dict[str, Any]) -> Diagnosis:
     path = f"{f.MODELS_ROOT}/meta/{CBM}"
     m = one(
-        f.cluster_base_model(CBM),
+        model,
         nodes=[f.node("n1")],
         inference_services=[f.inference_service("default", "llama", CBM)],
         workloads=[f.engine_deployment("llama", CBM, path)],
     )
-    d = only(diagnoses.workloads_pending(m, RELEASED))
+    return only(diagnoses.workloads_pending(m, RELEASED))
+
+
+def test_pending_workloads_point_to_create_when_weights_are_on_a_node() -> None:
+    d = _pending(f.cluster_base_model(CBM, nodes_ready=["n2"]))
     assert "Deployment default/llama-engine of InferenceService llama waits" in d.message
-    assert d.next == f"kubectl ome-pvc create CLAIM --from-model {CBM} -n default"
+    assert d.next == f"kubectl ome-pvc create CLAIM --from-model {CBM} --size SIZE -n default"
+
+
+def test_pending_workloads_of_a_model_failed_everywhere_point_to_the_agent() -> None:
+    d = _pending(f.cluster_base_model(CBM, nodes_failed=["n1"]))
+    # create --from-model refuses a model Ready on no node
+    assert d.next == diagnoses.agent_pods_command("n1")
+
+
+def test_pending_workloads_of_a_downloading_model_watch_it() -> None:
+    assert _pending(f.cluster_base_model(CBM)).next == f"kubectl ome-pvc status {CBM} --watch"
+
+
+def test_create_hint_names_a_base_model_as_create_takes_it() -> None:
+    m = one(f.base_model("team-a", "qwen", nodes_ready=["n1"]))
+    assert diagnoses.create_command(m) == (
+        "kubectl ome-pvc create CLAIM --from-model basemodel/qwen --size SIZE -n team-a"
+    )
+
+
+def _rolling(pods: list[Any] | None) -> status.ModelStatus:
+    path = f"{f.MODELS_ROOT}/meta/{CBM}"
+    engine = f.engine_deployment("llama", CBM, path, ready_replicas=1)
+    engine["metadata"]["generation"] = 2
+    engine["status"].update(observedGeneration=2, updatedReplicas=1, replicas=2)
+    if pods is not None:
+        engine[status.POD_PROBLEMS] = tuple(rollout.pod_problems(pods))
+    return one(
+        f.cluster_base_model(CBM, state="Ready", nodes_ready=["n1"]),
+        nodes=[f.node("n1", {LABEL: "Ready"})],
+        inference_services=[f.inference_service("default", "llama", CBM)],
+        workloads=[engine],
+    )
+
+
+UNSCHEDULABLE = {
+    "metadata": {"name": "llama-engine-new"},
+    "status": {
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": "0/3 nodes are available: 3 node(s) didn't find available"
+                                   " persistent volumes to bind."}],
+    },
+}  # fmt: skip
+CRASHING = {
+    "metadata": {"name": "llama-engine-new"},
+    "status": {
+        "phase": "Running",
+        "conditions": [{"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [{"name": "engine", "ready": False, "restartCount": 4,
+                               "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                     "message": "back-off 1m0s"}}}],
+    },
+}  # fmt: skip
+
+
+def test_a_stuck_rollout_is_an_error_with_the_schedulers_reason() -> None:
+    m = _rolling([UNSCHEDULABLE])
+    (d,) = [d for d in m.diagnoses if d.code == "rollout-stuck"]
+    assert d.severity is Severity.ERROR
+    assert "Deployment default/llama-engine of InferenceService llama is not rolled out" in (
+        d.message
+    )
+    assert "1 replica of the old template left" in d.message
+    assert "didn't find available persistent volumes to bind" in d.message
+    assert d.next == "kubectl describe pod llama-engine-new -n default"
+
+
+def test_a_crashing_new_pod_is_named_with_the_kubelets_reason() -> None:
+    (d,) = [d for d in _rolling([CRASHING]).diagnoses if d.code == "rollout-stuck"]
+    assert "container engine CrashLoopBackOff (4 restarts): back-off 1m0s" in d.message
+
+
+def test_an_unfinished_rollout_without_pod_problems_is_info() -> None:
+    assert "rollout-stuck" not in codes(_rolling([]))
+    (d,) = [d for d in _rolling(None).diagnoses if d.code == "rollout-unfinished"]
+    assert d.severity is Severity.INFO
+    assert d.next == "kubectl describe deployment llama-engine -n default"
 
 
 # -- diagnose() --------------------------------------------------------------------------------

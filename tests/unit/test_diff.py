@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from kubectl_omepvc.commands.diff import patches_json
 from kubectl_omepvc.core import diff, transform
 from kubectl_omepvc.printers import Palette
 from tests.unit import ome_objects as ome
@@ -106,3 +109,28 @@ NAMESPACED_KEY = f"models.ome.io/team-a.basemodel.{ome.MODEL}"
 def test_label_key_of_a_local_workload(namespace: str, selector_key: str, expected: str) -> None:
     workload = ome.deployment(node_selector={selector_key: "Ready"})
     assert diff.label_key_of(workload, ome.MODEL, namespace) == expected
+
+
+POLICY = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "MutatingAdmissionPolicy",
+    "metadata": {"name": "ome-pvc-team-a-llama"},
+    "spec": {"failurePolicy": "Fail"},
+}
+
+
+def test_an_object_patch_creates_is_all_added_lines() -> None:
+    text = diff.extra_diff(diff.Extra(None, POLICY), Palette(False))
+    lines = text.splitlines()
+    assert lines[:2] == [
+        "--- /dev/null",
+        "+++ mutatingadmissionpolicy.admissionregistration.k8s.io/ome-pvc-team-a-llama (created)",
+    ]
+    assert "+kind: MutatingAdmissionPolicy" in lines
+    assert not [line for line in lines[2:] if line.startswith("-")]
+
+
+def test_json_lists_created_objects_before_the_workload_patches() -> None:
+    items = json.loads(patches_json([], [diff.Extra(None, POLICY)]))
+    assert [(i["kind"], i["action"]) for i in items] == [("MutatingAdmissionPolicy", "create")]
+    assert items[0]["object"] == POLICY

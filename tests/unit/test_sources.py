@@ -10,7 +10,6 @@ from kubectl_omepvc.core import manifests as m
 from kubectl_omepvc.core import sources
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.sources import FlagError, Source
-from kubectl_omepvc.errors import InputError
 from tests.expect import raises_exactly
 
 NONE: dict[str, Any] = {
@@ -53,11 +52,11 @@ def test_choose_source(flags: dict[str, Any], expected: Source) -> None:
     ],
     ids=["local+class", "model+nfs", "three"],
 )  # fmt: skip
-def test_two_sources_are_bad_input(flags: dict[str, Any], message: str) -> None:
-    with raises_exactly(InputError) as caught:
+def test_two_sources_are_a_usage_error(flags: dict[str, Any], message: str) -> None:
+    with raises_exactly(sources.FlagError) as caught:
         sources.choose_source(**{**NONE, **flags})
-    assert message in caught.value.message
-    assert "\n" not in caught.value.message
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

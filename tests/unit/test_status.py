@@ -470,6 +470,7 @@ def test_storage_column_is_shortened() -> None:
     row = status.overview_row(one(f.cluster_base_model(CBM, uri=uri)))
     assert len(row[2]) == status.STORAGE_COLUMN_WIDTH
     assert row[2].startswith("oci://...") and row[2].endswith(CBM)
+    assert status.overview_row(one(f.cluster_base_model(CBM, uri=uri)), wide=True)[2] == uri
 
 
 def test_footer_notes() -> None:

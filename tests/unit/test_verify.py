@@ -758,3 +758,26 @@ def test_verify_report_keeps_the_documented_keys_in_order() -> None:
         "detail": "none",
         "fix": "copy them",
     }
+
+
+@pytest.mark.parametrize(
+    ("pod", "said"),
+    [
+        ({"status": {"phase": "Pending"}}, "waiting to be scheduled"),
+        (
+            {"spec": {"nodeName": "n1", "containers": [{"image": "busybox:1.36"}]},
+             "status": {"phase": "Pending"}},
+            "scheduled on n1; pulling busybox:1.36 and mounting the claim",
+        ),
+        (
+            {"spec": {"nodeName": "n1"}, "status": {"phase": "Pending", "containerStatuses": [
+                {"state": {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}}]}},
+            "on n1: ErrImagePull: no such image",
+        ),
+        ({"spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}, "running the checks on n1"),
+        ({"spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}}, "finished on n1"),
+    ],
+    ids=["unscheduled", "pulling", "image-error", "running", "finished"],
+)  # fmt: skip
+def test_progress_of_the_pod(pod: dict[str, Any], said: str) -> None:
+    assert v.progress(pod) == said

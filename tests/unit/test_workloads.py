@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kubectl_omepvc.api import workloads as w
+from kubectl_omepvc.core.rollout import replicas_of, rollout_of
 from tests.unit import ome_objects as ome
 
 Obj = dict[str, Any]
@@ -74,7 +75,7 @@ def test_serverless_by_annotation_or_knative_service() -> None:
     ids=["deployment", "default-one", "scaled-to-zero", "lws-groups-times-size", "lws-defaults"],
 )  # fmt: skip
 def test_replicas_of(workload: Obj, pods: int) -> None:
-    assert w.replicas_of(workload) == pods
+    assert replicas_of(workload) == pods
 
 
 def _deployment(status: Obj) -> Obj:
@@ -101,22 +102,22 @@ DEADLINE = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlin
             "waiting for the controller to see the new template",
         ),
         ({**DONE, "updatedReplicas": 1}, False, "1 of 2 replicas updated, 2 ready"),
-        ({**DONE, "replicas": 3}, False, "1 replicas of the old template left"),
+        ({**DONE, "replicas": 3}, False, "1 replica of the old template left"),
         ({**DONE, "availableReplicas": 1}, False, "1 of 2 updated replicas available"),
-        ({**DONE, "terminatingReplicas": 1}, False, "1 old pods still shutting down"),
+        ({**DONE, "terminatingReplicas": 1}, False, "1 old pod still shutting down"),
         (DONE, True, "rolled out: 2 of 2 replicas updated and available"),
     ],
     ids=["not-observed", "updating", "old-replicas", "unavailable", "terminating", "done"],
 )
 def test_rollout_of_a_deployment(status: Obj, done: bool, message: str) -> None:
-    state = w.rollout_of(_deployment(status))
+    state = rollout_of(_deployment(status))
     assert (state.ref, state.done, state.message, state.failed) == (
         "deployment/llama-engine", done, message, None
     )  # fmt: skip
 
 
 def test_rollout_gives_up_at_the_progress_deadline() -> None:
-    state = w.rollout_of(_deployment({**DONE, "updatedReplicas": 1, "conditions": [DEADLINE]}))
+    state = rollout_of(_deployment({**DONE, "updatedReplicas": 1, "conditions": [DEADLINE]}))
     assert state.failed == "ReplicaSet has timed out progressing."
     assert not state.done
 
@@ -125,9 +126,9 @@ def test_rollout_of_a_leader_worker_set_counts_groups() -> None:
     lws: Obj = {"kind": "LeaderWorkerSet", "metadata": {"name": "lws-llama-engine"},
            "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": 4}},
            "status": {"updatedReplicas": 2, "readyReplicas": 1}}  # fmt: skip
-    assert w.rollout_of(lws).message == "1 of 2 updated replicas available"
+    assert rollout_of(lws).message == "1 of 2 updated replicas available"
     lws["status"]["readyReplicas"] = 2
-    assert w.rollout_of(lws).done
+    assert rollout_of(lws).done
 
 
 def _event(kind: str, name: str, reason: str, when: str, message: str = "m") -> Obj:
