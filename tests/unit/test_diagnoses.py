@@ -545,16 +545,18 @@ def test_every_rule_yields_stable_kebab_case_codes() -> None:
 @pytest.mark.parametrize(
     ("reason", "message", "next_"),
     [
-        ("PVCNotFound", "the claim does not exist; OME looks for it in that namespace",
-         "kubectl get pvc -n NAMESPACE"),
+        ("PVCNotFound", "the claim does not exist; OME looks for it in that namespace and checks"
+         " again every 5s", "kubectl get pvc -n NAMESPACE"),
         ("PVCNotBound", "the claim is not Bound yet: check its storage class, a matching volume,"
          " and whether the class waits for a first consumer",
          "kubectl describe pvc CLAIM -n NAMESPACE"),
-        ("ExtractionFailed", "OME's metadata Job failed on the claim: check that the sub-path"
-         " holds the model and that its files are readable by the Job's user",
-         "kubectl get jobs -n NAMESPACE"),
-        ("ConfigMissing", "there is no config.json under the sub-path on the claim: check the"
-         " URI's sub-path", f"kubectl describe clusterbasemodel {CBM}"),
+        ("PVCMetadataExtractionFailed", "OME's metadata Job could not read the model on the claim"
+         " (is config.json under SUB_PATH, readable by the Job's user?)",
+         "kubectl ome-pvc verify CLAIM -n NAMESPACE --sub-path SUB_PATH"),
+        ("PVCConfigMissing", "OME's controller has no ome-agent image configured to run the"
+         " metadata Job: an operator setting (the omeAgent block of ConfigMap"
+         " inferenceservice-config in the OME namespace), not a missing config.json; fix it and"
+         " OME retries", "kubectl get configmap inferenceservice-config -n ome -o yaml"),
     ],
     ids=["not-found", "not-bound", "extraction", "config"],
 )  # fmt: skip
