@@ -66,15 +66,17 @@ def render_deployment(
     runtime_volumes: Sequence[Obj] = (DSHM_VOLUME,),
     replicas: int = 1,
 ) -> Obj:
-    """The `<isvc>-<component>` Deployment OME v0.1.5 renders for a model with `storage.path`.
+    """The `<isvc>-<component>` Deployment OME v0.1.5 renders for the isvc's model.
 
     The runtime's volumes come first and the model's hostPath is appended (its index varies);
     `app` is the only selector key. The router gets only the volume (`router.go` calls
     UpdatePodSpecVolumes alone): no mount, no MODEL_PATH, no nodeSelector on the model label.
+    A model without `storage.path` (a pvc:// model) gets no volume, mount or MODEL_PATH, and
+    keeps the nodeSelector (seen on v0.1.5's real manager: shared/reference/ome.md).
     """
     isvc_name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
     model_name = model["metadata"]["name"]
-    path = model["spec"]["storage"]["path"]
+    path = model["spec"]["storage"].get("path")
     name = f"{isvc_name}-{component}"
     labels = {
         "app": name,
@@ -86,7 +88,7 @@ def render_deployment(
     container: Obj = {"name": "ome-container", "image": ENGINE_IMAGE}
     if component == "router":
         container["name"] = "router"
-    else:
+    elif path:
         container["env"] = [{"name": "MODEL_PATH", "value": path}]
         mounts.append({"name": model_name, "mountPath": path, "readOnly": True})
     if mounts:
@@ -95,7 +97,7 @@ def render_deployment(
         "containers": [container],
         "volumes": [
             *(dict(v) for v in runtime_volumes),
-            {"name": model_name, "hostPath": {"path": path, "type": ""}},
+            *([{"name": model_name, "hostPath": {"path": path, "type": ""}}] if path else []),
         ],
     }
     if component != "router":

@@ -1,7 +1,9 @@
 """A recording relay on loopback, in front of the real API server.
 
 The plugin talks plain HTTP to the relay; the relay forwards each request to the API server
-over TLS, unchanged unless a test says otherwise, and records what passed. Tests use it to see
+over TLS, unchanged unless a test says otherwise, and records what passed. Like kubectl, the
+plugin sends no credential over plain HTTP, so the relay adds the context user's token itself,
+as an authenticating proxy would. Tests use it to see
 the requests the plugin made (pages, retries) and to put in front of the real server what only
 a busy or throttling server does: a 429 or 503 with Retry-After, or a small page size.
 """
@@ -45,9 +47,10 @@ class Injected:
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def is_write(method: str, query: dict[str, list[str]]) -> bool:
-    """A write the server stores (a dry-run is not one)."""
-    return method in WRITES and "dryRun" not in query
+def is_write(method: str, query: dict[str, list[str]], path: str = "") -> bool:
+    """A write the server stores (a dry-run is not one, nor an access review: the server
+    answers a SelfSubjectAccessReview and stores nothing)."""
+    return method in WRITES and "dryRun" not in query and not path.endswith("accessreviews")
 
 
 @dataclasses.dataclass
@@ -58,10 +61,11 @@ class Relay:
     max_limit: int | None = None  # rewrite each LIST's `limit` down to this
     refuse_write: int | None = None  # refuse the n-th stored write (0-based), as admission would
     refusal: str = "denied by the test's admission policy"
+    token: str | None = None  # the credential the relay adds (the kubeconfig context's user)
 
     def writes(self) -> list[Seen]:
         """The writes that reached the server (or were refused in its place), in order."""
-        return [s for s in self.seen if is_write(s.method, s.query)]
+        return [s for s in self.seen if is_write(s.method, s.query, s.path)]
 
     def inject(
         self,
@@ -81,6 +85,8 @@ class Relay:
         for cluster in doc["clusters"]:
             cluster["cluster"] = {"server": self.url}
         doc["current-context"] = context
+        user = next(c["context"]["user"] for c in doc["contexts"] if c["name"] == context)
+        self.token = next(u["user"].get("token") for u in doc["users"] if u["name"] == user)
         out.write_text(yaml.safe_dump(doc))
         return out
 
@@ -99,7 +105,7 @@ def _handler(relay: Relay, upstream: str, pool: urllib3.PoolManager) -> type:
             body = self.rfile.read(length) if length else None
             if (
                 relay.refuse_write is not None
-                and is_write(self.command, query)
+                and is_write(self.command, query, parsed.path)
                 and len(relay.writes()) == relay.refuse_write
             ):
                 relay.seen.append(Seen(self.command, parsed.path, query, 422))
@@ -119,6 +125,8 @@ def _handler(relay: Relay, upstream: str, pool: urllib3.PoolManager) -> type:
             headers = {
                 k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
             }
+            if relay.token:
+                headers["Authorization"] = f"Bearer {relay.token}"
             answer = pool.request(
                 self.command, target, body=body, headers=headers, preload_content=True,
                 retries=False, redirect=False,

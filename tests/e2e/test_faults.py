@@ -368,8 +368,9 @@ def test_native_patch_and_unpatch_refused_at_each_write(
 
 @pytest.mark.parametrize("refused", [None, 0, 1, 2], ids=lambda k: f"write-{k}")
 def test_create_refused_at_each_write(
-    through: Any, admin: Client, namespace: str, refused: int | None
+    through: Any, admin: Client, namespace: str, refused: int | None, native_ome: None
 ) -> None:
+    """`--register-model` writes only where OME serves pvc:// models: OME built from main."""
     model = f"weights-{secrets.token_hex(3)}"
     args = (
         "create", "weights", "-n", namespace, "--local-path", "/raid/models", "--node",
