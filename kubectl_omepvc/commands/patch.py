@@ -70,7 +70,7 @@ def rollout_options(workloads: str) -> Callable[[F], F]:
     "--strategy",
     type=click.Choice(STRATEGIES),
     default=None,
-    help="How to make the switch (default: the best this cluster offers, native then policy).",
+    help="How to make the switch (default: the best this cluster offers: native, policy, isvc).",
 )
 @click.option(
     "--sub-path",
@@ -81,6 +81,19 @@ def rollout_options(workloads: str) -> Callable[[F], F]:
     "--model-name",
     default=None,
     help="native: name of the pvc:// model to create (default: <model>-pvc).",
+)
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    metavar="NODE",
+    help="isvc: label these nodes for the copy (default: the nodes that reach the claim).",
+)
+@click.option(
+    "--node-selector",
+    default=None,
+    metavar="K=V[,K=V]",
+    help="isvc: label the nodes with these labels for the copy.",
 )
 @click.option(
     "--settle",
@@ -102,6 +115,8 @@ def command(
     strategy: str | None,
     sub_path: str | None,
     model_name: str | None,
+    nodes: tuple[str, ...],
+    node_selector: str | None,
     settle: float | None,
     wait: bool,
     timeout: float | None,
@@ -116,6 +131,10 @@ def command(
                   pvc:// models; nothing to patch or defend)
       policy      a MutatingAdmissionPolicy that rewrites the isvc's workloads on every write,
                   so OME's own reconcile keeps them on the claim
+      isvc        the claim's volume, mount and MODEL_PATH in the isvc's own spec, which
+                  names a path-less pvc:// copy of the model; its node label goes on the
+                  nodes that reach the claim (released OME on any Kubernetes, no admission
+                  object; on an OME that serves pvc://, `patch` turns it native)
       deployment  a one-shot JSON Patch of the workloads; OME's controller reverts it unless
                   it is stopped, so it is only used when named
 
@@ -124,7 +143,15 @@ def command(
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
-    from kubectl_omepvc.strategies import Job, NothingToDo, Settings, current_patch, select
+    from kubectl_omepvc.strategies import (
+        Job,
+        NothingToDo,
+        Settings,
+        current_patch,
+        isvc_record,
+        select,
+    )
+    from kubectl_omepvc.strategies import isvc as isvc_strategy
     from kubectl_omepvc.strategies.deployment import Reverted
     from kubectl_omepvc.strategies.native import wait_until_served
     from kubectl_omepvc.strategies.preflight import preflight
@@ -145,6 +172,13 @@ def command(
                 f" (strategy {applied.strategy}, recorded on {applied.where})",
                 "run `kubectl ome-pvc unpatch` first to change the claim",
             )
+        if applied is not None and applied.strategy == "isvc" and chosen.name == "native":
+            # OME was upgraded: the copy is served natively, the isvc's own mount can go.
+            record = isvc_record(isvc_obj)
+            assert record is not None
+            outcome = isvc_strategy.to_native(client, isvc_obj, record, mode, common.note)
+            _report(outcome, output)
+            return
         # The same strategy runs again and finishes what an interrupted run left; another
         # strategy on top of a switched isvc would only fight it.
         if applied is not None and (applied.strategy != chosen.name or chosen.name == "native"):
@@ -153,7 +187,13 @@ def command(
                 f" (strategy {applied.strategy})"
             )
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
-        settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
+        settings = Settings(
+            dry_run=mode,
+            model_name=model_name,
+            settle=settle or 0.0,
+            nodes=nodes,
+            node_selector=node_selector,
+        )
         outcome = chosen.run(Job(client, target, settings, common.note))
     except Reverted as reverted:
         for line in reverted.outcome.actions if reverted.outcome else []:
@@ -162,11 +202,7 @@ def command(
     except NothingToDo as done:
         common.emit(done.message)
         return
-    if output:
-        common.emit(render_objects(outcome.objects, output))
-    else:
-        for line in outcome.actions:
-            common.emit(line)
+    _report(outcome, output)
     if mode is not DryRun.NONE:
         return
     where = f"{target.claim}/{target.sub_path}" if target.sub_path else target.claim
@@ -177,7 +213,15 @@ def command(
     if not wait:
         return
     limit = timeout or 300.0
-    if outcome.strategy == "native":
+    if outcome.strategy in ("native", "isvc"):
         wait_until_served(client, target, limit, common.note)
     elif outcome.rollout:
         w.follow_rollouts(client, namespace, outcome.rollout, limit, common.note)
+
+
+def _report(outcome: Any, output: str | None) -> None:
+    if output:
+        common.emit(render_objects(outcome.objects, output))
+    else:
+        for line in outcome.actions:
+            common.emit(line)
