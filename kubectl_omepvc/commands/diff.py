@@ -8,6 +8,7 @@ manifests without a cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -27,6 +28,7 @@ from kubectl_omepvc.core.diff import (
     Planned,
     load_workloads,
     local_plans,
+    object_diff,
     object_file_name,
     patches_json,
     plan_workload,
@@ -34,13 +36,29 @@ from kubectl_omepvc.core.diff import (
 )
 from kubectl_omepvc.core.objects import strip_server_fields
 from kubectl_omepvc.options import ConnectionOptions, Output, connection_options, output_option
+from kubectl_omepvc.strategies import ORDER as STRATEGIES
 
 EXTERNAL_DIFF = "KUBECTL_EXTERNAL_DIFF"
 ERROR_EXIT = 2  # diff's own errors must not look like "differences found" (1)
 
 
-def run_external(program: str, plans: Sequence[Planned]) -> int:
-    """Write each workload before/after into LIVE-*/MERGED-* directories and run `program`."""
+Pair = tuple[str, Any, Any]  # (kubectl diff's file name, object before or None, after or None)
+
+
+def plan_pairs(plans: Sequence[Planned]) -> list[Pair]:
+    return [
+        (
+            object_file_name(p.workload),
+            strip_server_fields(p.workload),
+            strip_server_fields(p.after),
+        )
+        for p in plans
+        if p.ops
+    ]
+
+
+def run_external(program: str, pairs: Sequence[Pair]) -> int:
+    """Write each object before/after into LIVE-*/MERGED-* directories and run `program`."""
     argv = shlex.split(program)
     if not argv or shutil.which(argv[0]) is None:
         raise errors.InputError(
@@ -50,12 +68,10 @@ def run_external(program: str, plans: Sequence[Planned]) -> int:
     live = Path(tempfile.mkdtemp(prefix="LIVE-"))
     merged = Path(tempfile.mkdtemp(prefix="MERGED-"))
     try:
-        for plan in plans:
-            if not plan.ops:
-                continue
-            name = object_file_name(plan.workload)
-            (live / name).write_text(printers.to_yaml(strip_server_fields(plan.workload)) + "\n")
-            (merged / name).write_text(printers.to_yaml(strip_server_fields(plan.after)) + "\n")
+        for name, before, after in pairs:
+            for where, obj in ((live, before), (merged, after)):
+                if obj is not None:
+                    (where / name).write_text(printers.to_yaml(obj) + "\n")
         done = subprocess.run([*argv, str(live), str(merged)], capture_output=True, check=False)
     finally:
         shutil.rmtree(live, ignore_errors=True)
@@ -78,6 +94,12 @@ def run_external(program: str, plans: Sequence[Planned]) -> int:
     default=None,
     help="The model's directory relative to the claim's root (derived from local/NFS volumes).",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=None,
+    help="isvc: the isvc and the objects beside it; others: each workload (default: as patch).",
+)
 @click.option("--local", is_flag=True, help="Diff the workloads in -f FILE; no cluster needed.")
 @click.option(
     "-f", "--filename", type=click.File("r"), default=None, help="Workload manifest (- for stdin)."
@@ -99,6 +121,7 @@ def command(
     isvc: str | None,
     claim: str,
     sub_path: str | None,
+    strategy: str | None,
     local: bool,
     filename: Any,
     pv_root: str | None,
@@ -108,25 +131,31 @@ def command(
 ) -> None:
     """Show what `patch` would change in each workload's pod template.
 
+    With the isvc route (--strategy isvc, or where `patch` would pick it) the isvc itself
+    before and after, the copy model it would create and each node label it would set.
+
     Exit status: 0 no differences, 1 differences, 2 or more an error (as `kubectl diff`).
     -o json prints the JSON Patches instead. KUBECTL_EXTERNAL_DIFF selects another diff
     program, run on two directories holding each workload before and after.
     """
     try:
         if local:
+            if strategy == "isvc":
+                raise click.UsageError("--strategy isvc needs the cluster (not --local)")
             plans = _local(isvc, claim, sub_path, filename, pv_root, model_path, model, opts)
+            pairs = plan_pairs(plans)
         else:
             if isvc is None:
                 raise click.UsageError("name the InferenceService (or use --local -f FILE)")
             if filename is not None or pv_root is not None or model_path is not None:
                 raise click.UsageError("-f, --pv-root and --model-path go with --local")
-            plans = _cluster(opts, isvc, claim, sub_path)
-        changed = any(p.ops for p in plans)
+            plans, pairs = _cluster(opts, isvc, claim, sub_path, strategy)
+        changed = bool(pairs)
         if output == Output.JSON.value:
-            common.emit(patches_json(plans))
+            common.emit(patches_json(plans) if plans or not pairs else pairs_json(pairs))
         elif os.environ.get(EXTERNAL_DIFF) and changed:
             # The program's verdict is the command's: 0 same, 1 different, more an error.
-            code = run_external(os.environ[EXTERNAL_DIFF], plans)
+            code = run_external(os.environ[EXTERNAL_DIFF], pairs)
             if code not in (0, 1):
                 failed = errors.PluginError(f"{os.environ[EXTERNAL_DIFF]} failed (exit {code})")
                 # click declares exit_code on the class; diff passes the program's own code on.
@@ -134,7 +163,8 @@ def command(
                 raise failed
             changed = code == 1
         elif changed:
-            common.emit(unified(plans, printers.palette_for(sys.stdout)))
+            palette = printers.palette_for(sys.stdout)
+            common.emit(unified(plans, palette) if plans else pairs_diff(pairs, palette))
     except errors.PluginError as exc:
         exc.exit_code = max(exc.exit_code, ERROR_EXIT)  # type: ignore[misc]
         raise
@@ -174,26 +204,38 @@ def _local(
     return plans
 
 
-def _cluster(opts: ConnectionOptions, isvc: str, claim: str, sub_path: str | None) -> list[Planned]:
+def pairs_json(pairs: Sequence[Pair]) -> str:
+    return printers.to_json([{"file": n, "before": b, "after": a} for n, b, a in pairs])
+
+
+def pairs_diff(pairs: Sequence[Pair], palette: printers.Palette) -> str:
+    return "\n".join(object_diff(name, b, a, palette) for name, b, a in pairs)
+
+
+def _cluster(
+    opts: ConnectionOptions, isvc: str, claim: str, sub_path: str | None, strategy: str | None
+) -> tuple[list[Planned], list[Pair]]:
+    from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
-    from kubectl_omepvc.core.capabilities import Capabilities
     from kubectl_omepvc.strategies import NothingToDo
     from kubectl_omepvc.strategies.preflight import preflight
 
     client = common.connect(opts)
+    caps = probe.probe(client)
     isvc_obj = w.get_isvc(client, client.namespace, isvc)
     w.refuse_serverless(client, isvc_obj)
-    workloads = w.find_workloads(client, isvc_obj)
+    workloads = w.find_workloads(client, isvc_obj, caps.leader_worker_set)
     if not workloads:
         common.note(f"inferenceservice {isvc} has no Deployment or LeaderWorkerSet yet")
-        return []
+        return [], []
+    route = strategy or _default(caps)
     try:
-        target = preflight(
-            client, isvc_obj, workloads, claim, sub_path, Capabilities(), common.note
-        )
+        target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
     except NothingToDo as done:
         common.note(done.message)
-        return []
+        return [], []
+    if route == "isvc":
+        return [], _isvc_pairs(client, target)
     plans = [
         plan_workload(wl, target.model.name, target.claim, target.sub_path, target.model.label_key)
         for wl in target.workloads
@@ -201,4 +243,35 @@ def _cluster(opts: ConnectionOptions, isvc: str, claim: str, sub_path: str | Non
     for plan in plans:
         if not plan.ops:
             common.note(f"{w.display(plan.workload)} already serves its model from a claim")
-    return plans
+    return plans, plan_pairs(plans)
+
+
+def _default(caps: Any) -> str | None:
+    """The strategy `patch` would pick, or None when it would refuse."""
+    from kubectl_omepvc.strategies import Declined, select
+
+    try:
+        return select(caps).name
+    except Declined:
+        return None
+
+
+def _isvc_pairs(client: Any, target: Any) -> list[Pair]:
+    """The isvc before and after, the copy model, and each node's label (what `patch
+    --strategy isvc` writes)."""
+    from kubectl_omepvc.core import isvc_route
+    from kubectl_omepvc.strategies import Settings
+    from kubectl_omepvc.strategies import isvc as route
+
+    planned = route.plan(client, target, Settings(), common.note)
+    clean = isvc_route.for_gitops
+    pairs: list[Pair] = [(object_file_name(target.isvc), clean(target.isvc), clean(planned.isvc))]
+    if planned.copy is not None:
+        pairs.append((object_file_name(planned.copy), None, planned.copy))
+    for node, value in planned.labels.items():
+        labels = {} if value is None else {planned.key: value}
+        before = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels}}
+        after = json.loads(json.dumps(before))
+        after["metadata"]["labels"][planned.key] = isvc_route.READY
+        pairs.append((object_file_name(before), before, after))
+    return pairs

@@ -9,6 +9,7 @@ guarded by its resourceVersion). A failed write undoes the earlier ones.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from kubectl_omepvc.strategies import (
     Log,
     Obj,
     Outcome,
+    Settings,
     Target,
     dry_run_suffix,
     reworded,
@@ -57,68 +59,13 @@ class IsvcStrategy:
 
     def run(self, job: Job) -> Outcome:
         target, settings, client = job.target, job.settings, job.client
-        model = target.model
-        if (target.isvc.get("spec") or {}).get("model", {}).get("fineTunedWeights"):
-            raise errors.InputError(
-                f"inferenceservice {target.isvc_name} serves fine-tuned weights, which OME"
-                " mounts apart from the base model",
-                "use --strategy policy",
-            )
-        if not target.sub_path:
-            raise errors.InputError(
-                f"model {model.name} is at the root of claim {target.claim}, and a pvc:// URI"
-                " needs a sub-path",
-                "use --strategy policy, or keep the model in a directory on the volume",
-            )
-        model_ns = target.namespace if model.kind is ModelKind.NAMESPACED else None
-        wanted = settings.model_name or f"{model.name}-pvc"
-        manifests.validate_dns_subdomain(wanted, "model name")
-        reuse = find_pvc_model(client, model.kind, model_ns, target, wanted)
-        if reuse is None and client.get_or_none(r.model_resource(model.kind), wanted, model_ns):
-            raise errors.InputError(
-                f"{model.kind.value} {wanted} already exists and serves another storage",
-                "pass --model-name with another name",
-            )
-        copy_name = str(reuse["metadata"]["name"]) if reuse else wanted
-        copy = (
-            None
-            if reuse
-            else core.copy_model(model, wanted, target.namespace, target.claim, target.sub_path)
-        )
-        sites = core.plan_sites(
-            target.isvc, target.workloads, model.name, str(model.path), read_runtime(client, target)
-        )
-        if not sites:
-            raise errors.InputError(
-                f"no workload of inferenceservice {target.isvc_name} mounts model {model.name}",
-                "wait until OME has rendered them, or use --strategy policy",
-            )
-        nodes, reach = reach_of(client, target, settings.nodes, settings.node_selector)
-        key = core.copy_label_key(model, copy_name)
-        labels = core.labels_to_set(nodes, reach.nodes, key)
-        if reach.unknown:
-            job.log(
-                f"warning: no node labelled {key}=Ready: {reach.unknown}; the pods stay Pending"
-                " until the nodes that reach the claim carry it (run again with --node or"
-                " --node-selector)"
-            )
-        elif reach.nodes:
-            job.log(f"labelling {key}=Ready on {', '.join(reach.nodes)}: {reach.how}")
-        after = core.switched(
-            target.isvc,
-            model,
-            sites,
-            copy_name,
-            copy is not None,
-            target.claim,
-            target.sub_path,
-            labels,
-        )
+        planned = plan(client, target, settings, job.log)
+        model, copy, copy_name = target.model, planned.copy, planned.copy_name
+        model_ns, labels, key = planned.model_ns, planned.labels, planned.key
+        after = planned.isvc
         suffix = dry_run_suffix(settings.dry_run)
         outcome = Outcome(NAME)
         lines = [f"{model_line(model.kind, copy_name)} created{suffix}"] if copy else []
-        if reuse:
-            job.log(f"reusing {model_line(model.kind, copy_name)}: it already serves the claim")
         lines += [f"node/{n} labeled{suffix}" for n in labels]
         lines.append(f"{isvc_line(target.isvc_name)} configured{suffix}")
         outcome.actions = lines
@@ -158,6 +105,83 @@ class IsvcStrategy:
             raise
         outcome.rollout = list(target.workloads)
         return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What `patch --strategy isvc` writes: the copy (None when one is reused), the node labels
+    (node → value before), and the isvc as it should be committed."""
+
+    copy: Obj | None
+    copy_name: str
+    model_ns: str | None
+    key: str
+    labels: dict[str, str | None]
+    isvc: Obj
+
+
+def plan(client: Client, target: Target, settings: Settings, log: Log) -> Plan:
+    """Every read and check of the isvc route; no write."""
+    model = target.model
+    if (target.isvc.get("spec") or {}).get("model", {}).get("fineTunedWeights"):
+        raise errors.InputError(
+            f"inferenceservice {target.isvc_name} serves fine-tuned weights, which OME"
+            " mounts apart from the base model",
+            "use --strategy policy",
+        )
+    if not target.sub_path:
+        raise errors.InputError(
+            f"model {model.name} is at the root of claim {target.claim}, and a pvc:// URI"
+            " needs a sub-path",
+            "use --strategy policy, or keep the model in a directory on the volume",
+        )
+    model_ns = target.namespace if model.kind is ModelKind.NAMESPACED else None
+    wanted = settings.model_name or f"{model.name}-pvc"
+    manifests.validate_dns_subdomain(wanted, "model name")
+    reuse = find_pvc_model(client, model.kind, model_ns, target, wanted)
+    if reuse is None and client.get_or_none(r.model_resource(model.kind), wanted, model_ns):
+        raise errors.InputError(
+            f"{model.kind.value} {wanted} already exists and serves another storage",
+            "pass --model-name with another name",
+        )
+    copy_name = str(reuse["metadata"]["name"]) if reuse else wanted
+    if reuse:
+        log(f"reusing {model_line(model.kind, copy_name)}: it already serves the claim")
+    copy = (
+        None
+        if reuse
+        else core.copy_model(model, wanted, target.namespace, target.claim, target.sub_path)
+    )
+    sites = core.plan_sites(
+        target.isvc, target.workloads, model.name, str(model.path), read_runtime(client, target)
+    )
+    if not sites:
+        raise errors.InputError(
+            f"no workload of inferenceservice {target.isvc_name} mounts model {model.name}",
+            "wait until OME has rendered them, or use --strategy policy",
+        )
+    nodes, reach = reach_of(client, target, settings.nodes, settings.node_selector)
+    key = core.copy_label_key(model, copy_name)
+    labels = core.labels_to_set(nodes, reach.nodes, key)
+    if reach.unknown:
+        log(
+            f"warning: no node labelled {key}=Ready: {reach.unknown}; the pods stay Pending"
+            " until the nodes that reach the claim carry it (pass --node or --node-selector,"
+            f" or later `kubectl label node NODE {key}=Ready`)"
+        )
+    elif reach.nodes:
+        log(f"labelling {key}=Ready on {', '.join(reach.nodes)}: {reach.how}")
+    after = core.switched(
+        target.isvc,
+        model,
+        sites,
+        copy_name,
+        copy is not None,
+        target.claim,
+        target.sub_path,
+        labels,
+    )
+    return Plan(copy, copy_name, model_ns, key, labels, after)
 
 
 MERGE = "application/merge-patch+json"

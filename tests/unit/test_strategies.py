@@ -302,3 +302,22 @@ def test_switch_patch_names_the_model_and_guards_the_version(field: str, spec: O
 )
 def test_is_reverted(make: Callable[[Obj], Obj], expected: bool) -> None:
     assert deployment_strategy.is_reverted(make(ome.deployment()), ome.MODEL) is expected
+
+
+def test_version_names_each_route_and_the_default_on_released_ome_without_policy_api() -> None:
+    from kubectl_omepvc.commands import version
+
+    caps = Capabilities(native_pvc=False, ome_resources=RELEASED_OME, server_version="v1.34.2")
+    routes = {r["name"]: r for r in version.routes(caps)}
+    assert [n for n, r in routes.items() if r["default"]] == ["isvc"]
+    assert routes["policy"]["available"] is False
+    assert "MutatingAdmissionPolicy" in str(routes["policy"]["reason"])
+    assert routes["native"]["available"] is False
+    text = version.render_text(
+        {
+            "client": {"version": "0", "python": "3"},
+            "server": {**caps.as_dict(), "routes": list(routes.values())},
+        }
+    )
+    assert "Route isvc: default: the claim in the isvc's own spec" in text
+    assert "Route policy: not possible: the server serves no MutatingAdmissionPolicy" in text
