@@ -17,7 +17,7 @@ from kubectl_omepvc import printers
 from kubectl_omepvc.core import naming
 from kubectl_omepvc.core.agent import AgentRoot
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.status import ModelStatus, NodeState, WorkloadMode
+from kubectl_omepvc.core.status import ISVC_ROUTE, ModelStatus, NodeState, WorkloadMode
 from kubectl_omepvc.core.storage_uri import StorageScheme
 
 STALL_AFTER_SECONDS = 30 * 60
@@ -123,10 +123,32 @@ def _first_service(m: ModelStatus) -> tuple[str, str] | None:
 # -- pvc:// rules ------------------------------------------------------------------------------
 
 
+def _isvc_route_users(m: ModelStatus) -> list[str]:
+    """`ns/name` of each isvc that serves this model's claim from its own spec (isvc route)."""
+    return [
+        f"{s.namespace}/{s.name}"
+        for s in m.services or ()
+        if s.route == ISVC_ROUTE or any(w.strategy == ISVC_ROUTE for w in s.workloads or ())
+    ]
+
+
 def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
-    """Released OME (no model conditions) never serves a pvc:// model."""
+    """Released OME (no model conditions) never serves a pvc:// model; on the isvc route that
+    is by design."""
     if m.scheme is not StorageScheme.PVC or ctx.native_pvc:
         return []
+    users = _isvc_route_users(m)
+    if users:
+        return [
+            Diagnosis(
+                "pvc-isvc-route",
+                Severity.INFO,
+                f"{m.state or 'In_Transit'} is expected here: this OME does not serve pvc://"
+                " models itself (its agents skip them), and InferenceService"
+                f" {_names(users)} mount{'s' if len(users) == 1 else ''} the claim from"
+                " their own spec (kubectl-ome-pvc's isvc route)",
+            )
+        ]
     service = _first_service(m)
     claim = m.claim.name if m.claim else None
     step = patch_command(*service, claim) if service else create_command(m)
@@ -488,7 +510,9 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
             if workload.mode is WorkloadMode.PENDING:
                 claim = m.claim.name if m.claim else None
                 step = (
-                    patch_command(service.namespace, service.name, claim)
+                    f"kubectl label node NODE {m.label_key}=Ready"  # nodes that reach the claim
+                    if service.route == ISVC_ROUTE
+                    else patch_command(service.namespace, service.name, claim)
                     if claim
                     else create_command(m, service.namespace)
                 )
@@ -503,6 +527,44 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
                     )
                 ]
     return []
+
+
+def isvc_route_can_go_native(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """After an OME upgrade the isvc route's own volume, mount and env can go."""
+    if not ctx.native_pvc or m.scheme is not StorageScheme.PVC:
+        return []
+    for service in m.services or ():
+        if service.route == ISVC_ROUTE:
+            claim = m.claim.name if m.claim else None
+            return [
+                Diagnosis(
+                    "isvc-route-can-go-native",
+                    Severity.INFO,
+                    "this OME serves pvc:// models itself: InferenceService"
+                    f" {service.namespace}/{service.name} can drop its own claim volume, mount"
+                    " and MODEL_PATH and the node labels (the native route), in one step",
+                    patch_command(service.namespace, service.name, claim),
+                )
+            ]
+    return []
+
+
+def labelled_node_unreachable(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """A node labelled Ready for a pvc:// model that its claim's volume cannot be used on."""
+    stray = m.claim.unreachable_labelled if m.claim else ()
+    if not stray:
+        return []
+    return [
+        Diagnosis(
+            "labelled-node-unreachable",
+            Severity.WARNING,
+            f"node{'s' if len(stray) > 1 else ''} {_names(stray)} carr"
+            f"{'y' if len(stray) > 1 else 'ies'} {m.label_key}=Ready but cannot reach"
+            f" {_claim_text(m)} (its volume is pinned to other nodes): pods placed there"
+            " cannot mount it",
+            f"kubectl label node {stray[0]} {m.label_key}-",
+        )
+    ]
 
 
 RULES: tuple[Rule, ...] = (
@@ -522,6 +584,8 @@ RULES: tuple[Rule, ...] = (
     label_configmap_mismatch,
     workloads_pending,
     hashed_label_key,
+    isvc_route_can_go_native,
+    labelled_node_unreachable,
 )
 
 

@@ -35,7 +35,7 @@ NAME = "isvc"
 RECORD_FORMAT = 1
 # Not the model's name: OME `main` adds its own volume named after a pvc:// model, and two
 # volumes of one name would make the workload invalid before `patch` turns this route native.
-VOLUME = "ome-pvc-model"
+VOLUME = naming.ISVC_ROUTE_VOLUME
 MODEL_PATH_ENV = "MODEL_PATH"
 READY = "Ready"
 COMPONENTS = ("engine", "decoder")  # the router mounts no model
@@ -545,17 +545,3 @@ def labels_to_set(
 def label_patch(key: str, value: str | None) -> Obj:
     """The merge patch setting (or, with None, removing) one node label."""
     return {"metadata": {"labels": {key: value}}}
-
-
-def stray_labels(
-    nodes: Sequence[Mapping[str, Any]], key: str, pv: Mapping[str, Any] | None
-) -> list[str]:
-    """Nodes labelled `key=Ready` that the claim's volume cannot be used on (sorted)."""
-    terms = selectors.volume_terms(pv)
-    return sorted(
-        str(dig(n, "metadata", "name"))
-        for n in nodes
-        if (dig(n, "metadata", "labels") or {}).get(key) == READY
-        and terms
-        and not selectors.node_matches(n, terms)
-    )

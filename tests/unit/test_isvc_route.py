@@ -306,10 +306,3 @@ def test_only_nodes_without_the_ready_label_are_labelled() -> None:
         "node-b": "Failed",
         "node-c": None,
     }
-
-
-def test_a_labelled_node_the_volume_cannot_reach_is_a_stray() -> None:
-    key = "models.ome.io/clusterbasemodel.x"
-    have = nodes(("node-a", {key: "Ready"}), ("node-b", {key: "Ready"}), ("node-c", {}))
-    pv = factories.pv("pv", nodes=("node-a",))
-    assert core.stray_labels(have, key, pv) == ["node-b"]
