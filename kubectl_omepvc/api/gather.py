@@ -17,9 +17,10 @@ What is read, and in which scope:
 - PersistentVolumeClaims and PersistentVolumes, only when a `pvc://` model is listed.
 - the model-agent DaemonSet: the DaemonSets in `ome`, the one whose container takes
   `--models-root-dir` (else one named `*model-agent*`).
-- newer OME only (model status with conditions): metadata-extraction Jobs, labelled
-  `app.kubernetes.io/component=metadata-extraction` (OME's documented label), in the claims'
-  namespaces. They are matched to a model by the claim they mount (see commands.status).
+- newer OME only (model status with conditions): the metadata-extraction Jobs and their pods,
+  by OME's label `models.ome/model-name`, in the claims' namespaces, and OME's per-model status
+  ConfigMaps (label `models.ome/pvc-status=true`) in namespace `ome`; matched to a model by
+  OME's labels and names (see core.metadata_jobs).
 
 Only get/list/watch on the two model kinds are required; `core.rbac.STATUS_RULES` are the reads
 above, as RBAC rules (`kubectl ome-pvc rbac` prints them as roles).
@@ -35,11 +36,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import JSON, METADATA_LIST, Client
-from kubectl_omepvc.core import agent, capabilities, naming, storage_uri
+from kubectl_omepvc.core import agent, capabilities, generation, metadata_jobs, naming, storage_uri
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.resources import ResourceRef
@@ -63,7 +65,7 @@ PAGES_AHEAD = 2
 # each time, and a 600 KB page took 0.5 s instead of 30 ms. 0.5 ms keeps the reads at speed.
 READ_AHEAD_SWITCH_INTERVAL = 0.0005
 WORKLOAD_LABEL = naming.ISVC_LABEL
-METADATA_JOB_SELECTOR = "app.kubernetes.io/component=metadata-extraction"
+METADATA_JOB_SELECTOR = metadata_jobs.JOB_SELECTOR
 # What each unreadable source costs the output (one warning line each).
 CONSEQUENCES = {
     r.CLUSTER_BASE_MODELS.plural: "ClusterBaseModels omitted",
@@ -78,6 +80,7 @@ CONSEQUENCES = {
     r.PVCS.plural: "claim details omitted",
     r.PVS.plural: "the bound volume's node affinity omitted",
     r.JOBS.plural: "metadata Job state omitted",
+    r.PODS.plural: "metadata Job pods' failure reasons omitted",
 }
 
 
@@ -99,10 +102,17 @@ class Sources:
     pvs: list[Obj] | None = None
     agent_daemonset: Obj | None = None
     jobs: list[Obj] | None = None
+    job_pods: list[Obj] | None = None
+    pvc_status_configmaps: list[Obj] | None = None
     native_pvc: bool = False
     warnings: list[str] = dataclasses.field(default_factory=list)
     # What to watch from where the LISTs left off; empty when a source was not listed.
     watches: list[WatchSpec] = dataclasses.field(default_factory=list)
+
+    @property
+    def metadata(self) -> metadata_jobs.MetadataSources:
+        """What `status` shows of OME's metadata Jobs."""
+        return metadata_jobs.MetadataSources(self.jobs, self.job_pods, self.pvc_status_configmaps)
 
     def build_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `build_statuses` (besides `now` and `keep_node_rows`)."""
@@ -454,15 +464,22 @@ def ome_served(client: Client) -> bool:
 
 
 def read_native_pvc(client: Client, models: Iterable[Obj], warn: Callable[[str], None]) -> bool:
-    """Newer OME (model status has conditions): from the served schema, else from the models."""
+    """Newer OME (model status has conditions): from the served schema, else from the models
+    (when the schema cannot tell, a warning says so and on what the verdict rests)."""
     try:
         openapi = client.get_raw(f"/openapi/v3/apis/{r.OME_GROUP}/{r.OME_VERSION}")
-        found = capabilities.status_has_conditions(openapi, r.CLUSTER_BASE_MODELS.kind)
-        if found is not None:
-            return found
+        schema = generation.from_schema(openapi, r.CLUSTER_BASE_MODELS.kind)
     except errors.PluginError as exc:
-        warn(f"cannot read OME's schema ({exc.message}): telling its generation from the models")
-    return any("conditions" in (m.get("status") or {}) for m in models)
+        schema = generation.Verdict(None, f"OME's schema is not readable ({exc.message})")
+    if schema.native_pvc is not None:
+        return schema.native_pvc
+    verdict = generation.decide(schema, generation.from_models(models, datetime.now(timezone.utc)))
+    if verdict.native_pvc is None:
+        warn(f"cannot tell OME's generation ({verdict.basis}): pvc:// models are described as on "
+             "released OME")  # fmt: skip
+    else:
+        warn(f"OME's generation told from the models: {verdict.basis}")
+    return bool(verdict.native_pvc)
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -653,7 +670,8 @@ def _gather_rest(
     pvc_models = facts.pvc_models
     native: Future[bool] | None = None
     if pvc_models:  # the generation only changes what is said about pvc:// models
-        native = reader.pool.submit(read_native_pvc, client, facts.with_conditions, reader.warn)
+        witnesses = facts.with_conditions + [m for m, _ in pvc_models]
+        native = reader.pool.submit(read_native_pvc, client, witnesses, reader.warn)
     claims = {ref for m, uri in pvc_models if (ref := _claim_ref(m, uri)) is not None}
     pvcs: Future[Listed | None] | None = None
     if claims:
@@ -688,9 +706,16 @@ def _gather_rest(
 
     sources.native_pvc = bool(native and native.result())
     jobs: Future[Listed | None] | None = None
+    job_pods: Future[Listed | None] | None = None
+    status_cms: Future[Listed | None] | None = None
     if sources.native_pvc and claims:
-        jobs = reader.list(
-            r.JOBS, _one_or_all({ns for ns, _ in claims}), label_selector=METADATA_JOB_SELECTOR
+        job_ns = _one_or_all({ns for ns, _ in claims})
+        jobs = reader.list(r.JOBS, job_ns, label_selector=METADATA_JOB_SELECTOR)
+        job_pods = reader.list(r.PODS, job_ns, label_selector=METADATA_JOB_SELECTOR)
+        status_cms = reader.list(
+            r.CONFIG_MAPS,
+            naming.AGENT_NAMESPACE,
+            label_selector=metadata_jobs.STATUS_CONFIGMAP_SELECTOR,
         )
     if pvcs is not None:
         sources.pvcs = _items(_result(pvcs))
@@ -711,6 +736,10 @@ def _gather_rest(
         sources.workloads = []
     if jobs is not None:
         sources.jobs = _items(_result(jobs))
+    if job_pods is not None:
+        sources.job_pods = _items(_result(job_pods))
+    if status_cms is not None:
+        sources.pvc_status_configmaps = _items(_result(status_cms))
 
     cms = early.configmaps
     sources.configmaps = _items(cms)

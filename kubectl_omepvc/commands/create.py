@@ -93,7 +93,9 @@ DELETE_TIMEOUT = 60.0  # seconds to wait for a replaced claim and volume to go
 @click.option(
     "--register-model",
     metavar="[KIND/]NAME",
-    help="Also create a pvc:// model for the claim: NAME (ClusterBaseModel) or basemodel/NAME.",
+    help="Also create a pvc:// model for the claim (OME built from main): NAME, a "
+    "ClusterBaseModel with pvc://<ns>:<claim>/<sub-path>, or basemodel/NAME, a BaseModel in the "
+    "claim's namespace with pvc://<claim>/<sub-path>.",
 )
 @click.option(
     "--force-conflicts",
@@ -150,7 +152,9 @@ def command(
 
     The PV is pre-bound to the claim, ReadOnlyMany and Retain by default. Re-running the same
     command changes nothing; an object that exists with another spec is shown and left alone
-    unless --force-conflicts. --register-model also creates a pvc:// model (no storage.path).
+    unless --force-conflicts. --register-model also creates a pvc:// model (no storage.path):
+    a ClusterBaseModel's URI names the claim's namespace (pvc://serving:llama-weights/meta/...),
+    a BaseModel's does not (pvc://llama-weights/meta/...); only OME built from main serves them.
 
     \b
     Examples:
@@ -158,6 +162,8 @@ def command(
           --node gpu-node-1 --size 100Gi --sub-path meta/llama-3-2-1b-instruct
       kubectl ome-pvc create llama-weights -n serving --from-model llama-3-2-1b-instruct \\
           --size 100Gi --register-model llama-3-2-1b-instruct-pvc
+      kubectl ome-pvc create qwen-weights -n team-a --storage-class nfs --size 40Gi \\
+          --sub-path qwen/qwen3-8b --register-model basemodel/qwen3-8b-pvc
     """
     try:
         source = sources.choose_source(
@@ -330,7 +336,16 @@ def _print_uri(plan: Plan, to_stderr: bool) -> None:
             "get a pvc:// URI and let `patch` find the model's directory)"
         )
         return
-    say(f"URI: {m.pvc_uri(req.namespace, req.claim, req.sub_path)}")
+    if plan.register is not None:
+        kind = plan.register[0]
+        say(f"URI: {m.pvc_uri(kind, req.namespace, req.claim, req.sub_path)} ({kind.value})")
+    else:
+        for kind in (ModelKind.NAMESPACED, ModelKind.CLUSTER):
+            where = f" in namespace {req.namespace}" if kind is ModelKind.NAMESPACED else ""
+            say(
+                f"URI: {m.pvc_uri(kind, req.namespace, req.claim, req.sub_path)}"
+                f" (for a {kind.value}{where})"
+            )
     say(f"Sub-path: {req.sub_path} (the subPath `kubectl ome-pvc patch` mounts)")
 
 

@@ -48,6 +48,7 @@ from kubectl_omepvc.options import (
 if TYPE_CHECKING:
     from kubectl_omepvc.api import gather
     from kubectl_omepvc.api.client import Client
+    from kubectl_omepvc.core.metadata_jobs import MetadataSources
     from kubectl_omepvc.core.status import ModelStatus, StatusReport
 
 Obj = Mapping[str, Any]
@@ -220,12 +221,10 @@ def _conditions_lines(m: ModelStatus, palette: printers.Palette) -> list[str]:
     return ["Conditions:", *_indent(table)]
 
 
-def _job_lines(jobs: list[dict[str, Any]] | None) -> list[str]:
+def _job_lines(jobs: list[dict[str, Any]] | None, meta: dict[str, Any] | None) -> list[str]:
     if jobs is None:
         return []
-    if not jobs:
-        return ["Metadata Jobs:", "  none found"]
-    lines = ["Metadata Jobs:"]
+    lines = ["Metadata Jobs:"] + ([] if jobs else ["  none found"])
     for job in jobs:
         why = ": ".join(p for p in (job["reason"], job["message"]) if p)
         age = "" if job["ageSeconds"] is None else f", {printers.human_age(job['ageSeconds'])} old"
@@ -234,6 +233,16 @@ def _job_lines(jobs: list[dict[str, Any]] | None) -> list[str]:
             + (f" ({why})" if why else "")
             + age
         )
+        for pod in job["pods"] or ():
+            said = ": ".join(p for p in (pod["reason"], pod["message"]) if p)
+            lines.append(
+                f"    pod {pod['name']}: {pod['phase'] or '?'}" + (f" ({said})" if said else "")
+            )
+    if meta is not None:
+        found = meta["entryStatus"] or "no entry" if meta["found"] else "not written yet"
+        lines.append(f"  status ConfigMap {meta['configMap']}: {found}")
+        if meta["lastError"]:
+            lines.append(f"    last error: {meta['lastError']}")
     return lines
 
 
@@ -275,6 +284,7 @@ def detail_text(
     m: ModelStatus,
     *,
     jobs: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
     palette: printers.Palette = PLAIN,
 ) -> str:
     """The detail view of one model, kubectl-describe style."""
@@ -324,7 +334,7 @@ def detail_text(
     for section in (
         _claim_lines(m),
         _conditions_lines(m, palette),
-        _job_lines(jobs),
+        _job_lines(jobs, meta),
         _services_lines(m),
         _diagnosis_lines(m, palette),
     ):
@@ -356,23 +366,24 @@ class View:
         return self.detail or self.machine
 
 
-def render(report: StatusReport, view: View, jobs: Sequence[Obj] | None, now: datetime) -> str:
+def render(report: StatusReport, view: View, meta: MetadataSources | None, now: datetime) -> str:
     """The whole output for stdout (empty string: nothing to print)."""
     from kubectl_omepvc.core import metadata_jobs, status
 
     if view.output == Output.JSON.value:
-        return printers.to_json(metadata_jobs.report_document(report, jobs, now))
+        return printers.to_json(metadata_jobs.report_document(report, meta, now))
     if view.output == Output.YAML.value:
-        return printers.to_yaml(metadata_jobs.report_document(report, jobs, now))
+        return printers.to_yaml(metadata_jobs.report_document(report, meta, now))
 
     if view.output == Output.NAME.value:
         return "\n".join(status.resource_name(m) for m in report.models)
     if not report.models:
         return ""
     if view.detail:
+        enriched, facts = metadata_jobs.with_metadata(report, meta, now)
         return "\n\n".join(
-            detail_text(m, jobs=metadata_jobs.metadata_jobs(m, jobs, now), palette=view.palette)
-            for m in report.models
+            detail_text(m, jobs=jobs, meta=status_cm, palette=view.palette)
+            for m, (jobs, status_cm) in zip(enriched.models, facts, strict=True)
         )
     return overview_table(
         report.models,
@@ -516,7 +527,7 @@ def command(
     # when the reads ended before the build began.
     for warning in sources.warnings:
         common.note(f"Warning: {warning}")
-    _show(report, view, sources.jobs, now, empty=None if model else (kind, namespace, selector))
+    _show(report, view, sources.metadata, now, empty=None if model else (kind, namespace, selector))
     if watch:
         _watch(client, sources, view, watch_timeout, report)
         return
@@ -527,13 +538,13 @@ def command(
 def _show(
     report: StatusReport,
     view: View,
-    jobs: Sequence[Obj] | None,
+    meta: MetadataSources | None,
     now: datetime,
     empty: tuple[str | None, str | None, str | None] | None,
 ) -> None:
     for warning in report.warnings:
         common.note(f"Warning: {warning}")
-    text = render(report, view, jobs, now)
+    text = render(report, view, meta, now)
     if text:
         common.emit(text)
     if not report.models and empty is not None and not view.machine:
@@ -570,13 +581,13 @@ def _watch(
             now = _now()
             report = _build(state.sources(sources), view, now)
             if view.tty:
-                common.emit(CLEAR_SCREEN + render(report, view, sources.jobs, now))
+                common.emit(CLEAR_SCREEN + render(report, view, sources.metadata, now))
                 continue
             if view.detail or view.machine or view.output == Output.NAME.value:
                 if not report.models and view.detail:
                     common.emit("\nthe model was deleted")
                     continue
-                common.emit("\n" + render(report, view, sources.jobs, now))
+                common.emit("\n" + render(report, view, sources.metadata, now))
                 continue
             current = {status.row_key(m): status.overview_row(m, wide) for m in report.models}
             rows = status.changed_rows(previous, current)

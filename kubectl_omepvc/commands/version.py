@@ -32,7 +32,8 @@ def render_text(info: dict[str, object]) -> str:
         lines += [
             f"Server Version: {server['serverVersion'] or 'unknown'}",
             f"OME CRDs (ome.io/v1beta1): {crds}",
-            f"OME native pvc:// models: {_yes_no(ome['nativePVC'])}",
+            f"OME native pvc:// models: {_yes_no(ome['nativePVC'])}"
+            + (f" ({ome['generationBasis']})" if ome.get("generationBasis") else ""),
             f"LeaderWorkerSet: {'served' if server['leaderWorkerSet'] else 'not served'}",
             f"MutatingAdmissionPolicy: {server['mutatingAdmissionPolicy'] or 'none'}",
         ]

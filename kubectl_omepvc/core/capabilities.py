@@ -17,6 +17,7 @@ class Capabilities:
     server_version: str | None = None
     ome_resources: dict[str, bool] = dataclasses.field(default_factory=dict)
     native_pvc: bool | None = None
+    generation_basis: str | None = None  # what native_pvc was told from (core.generation)
     leader_worker_set: bool | None = None
     mutating_policy_version: str | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -27,9 +28,12 @@ class Capabilities:
 
     @property
     def ome_generation(self) -> str:
-        """`native-pvc` (OME from main since July 2026), `released` (hostPath only) or `absent`."""
+        """`native-pvc` (OME from main since July 2026), `released` (hostPath only), `unknown`
+        (neither schema nor objects tell) or `absent`."""
         if not self.ome_resources.get("clusterbasemodels"):
             return "absent"
+        if self.native_pvc is None:
+            return "unknown"
         return "native-pvc" if self.native_pvc else "released"
 
     def as_dict(self) -> dict[str, Any]:
@@ -40,6 +44,7 @@ class Capabilities:
                 "resources": dict(self.ome_resources),
                 "generation": self.ome_generation,
                 "nativePVC": self.native_pvc,
+                "generationBasis": self.generation_basis,
             },
             "leaderWorkerSet": self.leader_worker_set,
             "mutatingAdmissionPolicy": self.mutating_policy_version,
@@ -65,23 +70,9 @@ def resource_names(resource_list: Mapping[str, Any]) -> set[str]:
 
 
 def status_has_conditions(openapi: Mapping[str, Any], kind: str) -> bool | None:
-    """Whether the OpenAPI v3 schema of ome.io `kind` has `status.conditions`.
+    """Whether the OpenAPI v3 schema of ome.io `kind` has `status.conditions`: the capability
+    probe for native `pvc://` support (OME gained model conditions in the same change set). None
+    when the kind is absent or its status is schemaless (see `core.generation.from_schema`)."""
+    from kubectl_omepvc.core import generation
 
-    This is the capability probe for native `pvc://` support: OME gained model conditions in the
-    same change set that taught it to serve models from claims. None when the kind is absent.
-    """
-    schemas = (openapi.get("components") or {}).get("schemas") or {}
-    for name, schema in schemas.items():
-        if not name.endswith(f".{kind}"):
-            continue
-        gvk = schema.get("x-kubernetes-group-version-kind") or []
-        if gvk and not any(g.get("group") == "ome.io" for g in gvk):
-            continue
-        status = (schema.get("properties") or {}).get("status") or {}
-        if "allOf" in status:  # OpenAPI v3 may wrap a $ref
-            status = status["allOf"][0]
-        ref = status.get("$ref")
-        if isinstance(ref, str):
-            status = schemas.get(ref.rsplit("/", 1)[-1], {})
-        return "conditions" in (status.get("properties") or {})
-    return None
+    return generation.from_schema(openapi, kind).native_pvc

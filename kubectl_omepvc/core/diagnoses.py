@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubectl_omepvc import printers
-from kubectl_omepvc.core import naming
+from kubectl_omepvc.core import naming, storage_uri
 from kubectl_omepvc.core.agent import AgentRoot
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.status import ISVC_ROUTE, ModelStatus, NodeState, WorkloadMode
@@ -167,15 +167,20 @@ def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
 class _Reason:
     code: str
     severity: Severity
-    explain: str  # {claim} and {sub_path} are filled in
-    next: str  # {ref}, {ns}, {claim_name}, {status} are filled in
+    explain: str  # {claim}, {sub_path}, {name} are filled in
+    next: str  # {ref}, {ns}, {claim_name}, {sub_path}, {status}, {name} are filled in
 
 
+# OME `main`'s reasons on a pvc:// model's SourceReachable and Ready conditions, spelt as OME
+# writes them (pkg/controller/v1beta1/basemodel/backends/pvc/pvc.go at 5ed809d2). PVCInvalid
+# is kind-specific (see `_pvc_invalid`); PVCValidated and PVCMetadataReady come with True.
+VERIFY = "kubectl ome-pvc verify {claim_name} -n {ns} --sub-path {sub_path}"
+JOBS = "kubectl get jobs,pods -n {ns} -l models.ome/model-name={name}"
 PVC_REASONS: dict[str, _Reason] = {
     "PVCNotFound": _Reason(
         "pvc-not-found",
         Severity.ERROR,
-        "{claim} does not exist; OME looks for it in that namespace",
+        "{claim} does not exist; OME looks for it in that namespace and checks again every 5s",
         "kubectl get pvc -n {ns}",
     ),
     "PVCNotBound": _Reason(
@@ -185,36 +190,34 @@ PVC_REASONS: dict[str, _Reason] = {
         "the class waits for a first consumer",
         "kubectl describe pvc {claim_name} -n {ns}",
     ),
-    "MetadataPending": _Reason(
+    "PVCConfigMissing": _Reason(
+        "pvc-config-missing",
+        Severity.ERROR,
+        "OME's controller has no ome-agent image configured to run the metadata Job: an "
+        "operator setting (the omeAgent block of ConfigMap inferenceservice-config in the OME "
+        "namespace), not a missing config.json; fix it and OME retries",
+        f"kubectl get configmap inferenceservice-config -n {naming.AGENT_NAMESPACE} -o yaml",
+    ),
+    "PVCMetadataPending": _Reason(  # defined by OME, never written today
         "pvc-metadata-pending",
         Severity.INFO,
         "OME has not started reading the model's config.json from {claim} yet",
         "{status}",
     ),
-    "Extracting": _Reason(
-        "pvc-extracting",
+    "PVCMetadataExtracting": _Reason(
+        "pvc-metadata-extracting",
         Severity.INFO,
-        "OME's metadata Job is reading config.json from {claim}",
-        "kubectl get jobs -n {ns}",
+        "OME's metadata Job is reading config.json from {claim}; OME recreates the Job an "
+        "hour after it finishes, and the model shows In_Transit for a while then: that is "
+        "normal",
+        JOBS,
     ),
-    "ExtractionFailed": _Reason(
+    "PVCMetadataExtractionFailed": _Reason(
         "pvc-extraction-failed",
         Severity.ERROR,
-        "OME's metadata Job failed on {claim}: check that {sub_path} holds the model and that "
-        "its files are readable by the Job's user",
-        "kubectl get jobs -n {ns}",
-    ),
-    "ConfigMissing": _Reason(
-        "pvc-config-missing",
-        Severity.ERROR,
-        "there is no config.json under {sub_path} on {claim}: check the URI's sub-path",
-        "kubectl describe {ref}",
-    ),
-    "PVCInvalid": _Reason(
-        "pvc-invalid",
-        Severity.ERROR,
-        "OME rejected the pvc:// URI (expected pvc://<namespace>:<claim>/<sub-path>)",
-        "kubectl edit {ref}",
+        "OME's metadata Job could not read the model on {claim} (is config.json under "
+        "{sub_path}, readable by the Job's user?)",
+        VERIFY,
     ),
 }
 
@@ -225,21 +228,47 @@ def _fill(m: ModelStatus, text: str) -> str:
     return text.format(
         claim=_claim_text(m),
         claim_name=uri.claim if uri else "CLAIM",
-        sub_path=uri.sub_path if uri else "the sub-path",
+        sub_path=uri.sub_path if uri else "SUB_PATH",
         ns=(claim.namespace if claim else None) or m.namespace or "NAMESPACE",
         ref=model_ref(m),
         status=status_command(m),
+        name=m.name,
+    )
+
+
+def _pvc_invalid(m: ModelStatus, said: str) -> Diagnosis:
+    """OME refused the URI: the fix depends on the model kind (its webhook's rule)."""
+    uri = m.claim.uri if m.claim else None
+    if uri is not None:
+        problem = storage_uri.kind_problem(m.kind, uri)
+        if problem:
+            return Diagnosis(
+                "pvc-invalid", Severity.ERROR, problem + said, f"kubectl edit {model_ref(m)}"
+            )
+    form = (
+        "pvc://<namespace>:<claim>/<sub-path>"
+        if m.kind is ModelKind.CLUSTER
+        else "pvc://<claim>/<sub-path> (no namespace)"
+    )
+    return Diagnosis(
+        "pvc-invalid",
+        Severity.ERROR,
+        f"OME refused the pvc:// URI; a {m.kind.value} needs {form}{said}",
+        f"kubectl edit {model_ref(m)}",
     )
 
 
 def condition_reasons(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
-    """Newer OME: explain each condition that is not True, by reason."""
+    """Newer OME: explain each condition that is not True, by OME's reason."""
     out = []
     for cond in m.conditions or ():
         if cond.status == "True":
             continue
-        reason = PVC_REASONS.get(cond.reason or "")
         said = f" (OME: {cond.message})" if cond.message else ""
+        if cond.reason == "PVCInvalid":
+            out.append(_pvc_invalid(m, said))
+            continue
+        reason = PVC_REASONS.get(cond.reason or "")
         if reason is not None:
             out.append(
                 Diagnosis(
@@ -304,20 +333,15 @@ def pvc_uri_unsafe(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     ]
 
 
-def pvc_uri_without_namespace(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
-    """A ClusterBaseModel has no namespace of its own: its URI must name the claim's."""
+def pvc_uri_wrong_form(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """OME `main` refuses a ClusterBaseModel URI without a namespace and a BaseModel URI with
+    one (webhook denial, else PVCInvalid): an error, whatever the conditions say yet."""
     uri = m.claim.uri if m.claim else None
-    if m.kind is not ModelKind.CLUSTER or uri is None or uri.namespace:
-        return []
-    return [
-        Diagnosis(
-            "pvc-uri-no-namespace",
-            Severity.WARNING,
-            "a ClusterBaseModel's pvc:// URI should name the claim's namespace: "
-            f"pvc://<namespace>:{uri.claim}/{uri.sub_path}",
-            f"kubectl edit {model_ref(m)}",
-        )
-    ]
+    problem = storage_uri.kind_problem(m.kind, uri) if uri else None
+    if problem is None or any(c.reason == "PVCInvalid" for c in m.conditions or ()):
+        return []  # condition_reasons says it, with OME's own words
+    code = "pvc-uri-no-namespace" if m.kind is ModelKind.CLUSTER else "pvc-uri-has-namespace"
+    return [Diagnosis(code, Severity.ERROR, problem, f"kubectl edit {model_ref(m)}")]
 
 
 # -- storage rules -----------------------------------------------------------------------------
@@ -572,7 +596,7 @@ RULES: tuple[Rule, ...] = (
     pvc_uri_invalid,
     condition_reasons,
     pvc_claim_observed,
-    pvc_uri_without_namespace,
+    pvc_uri_wrong_form,
     pvc_uri_unsafe,
     undownloadable_scheme,
     path_outside_agent_root,

@@ -28,7 +28,6 @@ from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import manifests, naming, selectors
 from kubectl_omepvc.core.objects import MAPPING, dig
 from kubectl_omepvc.core.served_model import ModelInfo
-from kubectl_omepvc.core.storage_uri import format_pvc_uri
 from kubectl_omepvc.errors import InputError
 
 NAME = "isvc"
@@ -51,22 +50,13 @@ Obj = dict[str, Any]
 # --- the copy model --------------------------------------------------------------------------
 
 
-def copy_uri(kind: naming.ModelKind, namespace: str, claim: str, sub_path: str) -> str:
-    """The copy's URI in the form OME `main` demands of its kind: a ClusterBaseModel names the
-    claim's namespace (`pvc://<ns>:<claim>/<sub>`), a BaseModel must not (`pvc://<claim>/<sub>`)."""
-    manifests.validate_sub_path(sub_path)
-    own = naming.ModelKind(kind) is naming.ModelKind.NAMESPACED
-    return format_pvc_uri(None if own else namespace, claim, sub_path)
-
-
 def copy_model(model: ModelInfo, name: str, namespace: str, claim: str, sub_path: str) -> Obj:
-    """A copy of `model` (its descriptive fields) whose storage is the claim, with no path."""
+    """A copy of `model` (its descriptive fields) whose storage is the claim, with no path, its
+    URI in the form OME `main` demands of the kind (so the copy is the native route later)."""
     model_ns = namespace if model.kind is naming.ModelKind.NAMESPACED else None
-    obj = manifests.pvc_model(
+    return manifests.pvc_model(
         model.kind, name, model_ns, namespace, claim, sub_path, copy_from=model.obj
     )
-    obj["spec"]["storage"]["storageUri"] = copy_uri(model.kind, namespace, claim, sub_path)
-    return obj
 
 
 # --- where in the isvc the model is mounted ----------------------------------------------------

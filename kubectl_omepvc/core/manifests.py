@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.quantity import QuantityError, parse_bytes, parse_quantity
-from kubectl_omepvc.core.storage_uri import format_pvc_uri
+from kubectl_omepvc.core.storage_uri import model_pvc_uri
 from kubectl_omepvc.errors import InputError
 
 FIELD_MANAGER = "kubectl-ome-pvc"
@@ -135,10 +135,11 @@ def label_value(text: str) -> str:
     return _shorten(cleaned, MAX_LABEL, text)
 
 
-def pvc_uri(namespace: str, claim: str, sub_path: str) -> str:
-    """`pvc://<ns>:<claim>/<sub_path>`, the form OME's parser accepts for both model kinds."""
+def pvc_uri(kind: ModelKind | str, namespace: str, claim: str, sub_path: str) -> str:
+    """The pvc:// URI of a model of `kind` on claim `namespace/claim` (`model_pvc_uri`), after
+    the plugin's check of the sub-path."""
     validate_sub_path(sub_path)
-    return format_pvc_uri(namespace, claim, sub_path)
+    return model_pvc_uri(kind, namespace, claim, sub_path)
 
 
 def _model_labels(model: ModelRef | None) -> dict[str, str]:
@@ -233,7 +234,8 @@ def persistent_volume_claim(req: ClaimRequest, volume_name: str | None = None) -
     if req.sub_path:
         metadata["annotations"] = {
             SUB_PATH_ANNOTATION: req.sub_path,
-            URI_ANNOTATION: pvc_uri(req.namespace, req.claim, req.sub_path),
+            # the fully qualified form (a ClusterBaseModel's); a BaseModel drops "<ns>:"
+            URI_ANNOTATION: pvc_uri(ModelKind.CLUSTER, req.namespace, req.claim, req.sub_path),
         }
     spec: dict[str, Any] = {
         "accessModes": [AccessMode(req.access_mode).value],
@@ -314,7 +316,7 @@ def pvc_model(
     for field in COPIED_MODEL_FIELDS:
         if field in source_spec:
             spec[field] = copy.deepcopy(source_spec[field])
-    spec["storage"] = {"storageUri": pvc_uri(claim_namespace, claim, sub_path)}
+    spec["storage"] = {"storageUri": pvc_uri(model_kind, claim_namespace, claim, sub_path)}
     metadata: dict[str, Any] = {
         "name": name,
         "labels": {

@@ -55,6 +55,7 @@ STATUS_RULES: tuple[Rule, ...] = (
     Rule("leaderworkerset.x-k8s.io", ("leaderworkersets",), READ),
     Rule("serving.knative.dev", ("services",), READ),
     Rule("batch", ("jobs",), READ),
+    Rule("", ("pods",), READ),  # the metadata Jobs' pods: why they fail
 )
 
 

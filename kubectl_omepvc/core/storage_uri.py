@@ -4,6 +4,12 @@
 the plugin rejects what OME rejects and accepts what OME accepts. OME keeps the sub-path
 verbatim (`..`, a leading or trailing `/` pass); `check_pvc_uri_strict` adds the plugin's rules
 for URIs it writes or patches workloads from.
+
+`model_pvc_uri` is the one writer of a model's `pvc://` URI, and `kind_problem` the one check of
+OME's rule per model kind (OME `main`, `pkg/validation/basemodel.go` ValidatePVCStorage, used by
+its validating webhook and, as `PVCInvalid`, by its controller): a ClusterBaseModel's URI must
+name the claim's namespace, `pvc://<ns>:<claim>/<sub>`; a BaseModel's must not,
+`pvc://<claim>/<sub>`, because OME reads the claim in the model's own namespace.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+
+from kubectl_omepvc.core.naming import ModelKind
 
 PVC_PREFIX = "pvc://"
 
@@ -155,6 +163,43 @@ def format_pvc_uri(namespace: str | None, claim: str, sub_path: str) -> str:
     """`pvc://<namespace>:<claim>/<sub_path>`, or `pvc://<claim>/<sub_path>` without namespace."""
     head = f"{namespace}:{claim}" if namespace else claim
     return f"{PVC_PREFIX}{head}/{sub_path}"
+
+
+def model_pvc_uri(kind: ModelKind | str, claim_namespace: str, claim: str, sub_path: str) -> str:
+    """The `pvc://` URI OME `main` accepts for a model of `kind` on this claim and sub-path.
+
+    ClusterBaseModel: `pvc://<claim_namespace>:<claim>/<sub_path>`. BaseModel:
+    `pvc://<claim>/<sub_path>`; the model must live in `claim_namespace` (OME uses its own).
+    """
+    if ModelKind(kind) is ModelKind.CLUSTER:
+        if not claim_namespace:
+            raise PvcUriError("a ClusterBaseModel's pvc:// URI needs the claim's namespace")
+        return format_pvc_uri(claim_namespace, claim, sub_path)
+    return format_pvc_uri(None, claim, sub_path)
+
+
+def kind_problem(kind: ModelKind | str, parsed: PvcUri) -> str | None:
+    """Why OME `main` refuses this parsed URI for a model of `kind` (None: it does not)."""
+    if ModelKind(kind) is ModelKind.CLUSTER and not parsed.namespace:
+        return (
+            "a ClusterBaseModel's pvc:// URI must name the claim's namespace: "
+            f"pvc://<namespace>:{parsed.claim}/{parsed.sub_path}"
+        )
+    if ModelKind(kind) is ModelKind.NAMESPACED and parsed.namespace:
+        return (
+            "a BaseModel's pvc:// URI must not name a namespace (OME uses the model's own): "
+            f"pvc://{parsed.claim}/{parsed.sub_path}"
+        )
+    return None
+
+
+def parse_model_pvc_uri(kind: ModelKind | str, uri: str) -> PvcUri:
+    """Parse as OME's webhook does for a model of `kind`: the parser, then the kind's rule."""
+    parsed = parse_pvc_uri(uri)
+    problem = kind_problem(kind, parsed)
+    if problem:
+        raise PvcUriError(f"{uri!r}: {problem}")
+    return parsed
 
 
 ELLIPSIS = "..."

@@ -2,8 +2,10 @@
 
 Newer OME mounts a `pvc://` model's claim itself (read-only, `subPath` from the URI, no model
 nodeSelector), so nothing has to be patched or defended: the plugin creates a copy of the
-isvc's current model with `storageUri: pvc://<ns>:<claim>/<sub-path>` and no `path` (or reuses
-a model that already points there), and switches the isvc's model reference to it. What was
+isvc's current model with `storageUri` the URI OME requires for its kind (a ClusterBaseModel's
+`pvc://<ns>:<claim>/<sub-path>`, a BaseModel's `pvc://<claim>/<sub-path>`; see
+`core.storage_uri.model_pvc_uri`) and no `path` (or reuses a model that already points there),
+and switches the isvc's model reference to it. What was
 replaced is recorded in the isvc's `ome-pvc.io/original` annotation for `unpatch`.
 """
 
@@ -20,7 +22,12 @@ from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.capabilities import Capabilities
 from kubectl_omepvc.core.naming import ModelKind
-from kubectl_omepvc.core.storage_uri import PvcUriError, StorageScheme, parse_pvc_uri, scheme_of
+from kubectl_omepvc.core.storage_uri import (
+    PvcUriError,
+    StorageScheme,
+    parse_model_pvc_uri,
+    scheme_of,
+)
 from kubectl_omepvc.options import DryRun
 from kubectl_omepvc.strategies import (
     NATIVE_RECORD_FORMAT,
@@ -48,16 +55,19 @@ def normal_sub_path(sub_path: str) -> str:
     return "/".join(p for p in sub_path.split("/") if p not in ("", "."))
 
 
-def points_at(model: Mapping[str, Any], namespace: str, claim: str, sub_path: str) -> bool:
-    """Whether a model's storage is `pvc://` on this claim and sub-path (pure).
+def points_at(
+    kind: ModelKind, model: Mapping[str, Any], namespace: str, claim: str, sub_path: str
+) -> bool:
+    """Whether a model of `kind` serves this claim and sub-path natively (pure): its URI is
+    `pvc://` in the form OME requires for the kind, on this claim and sub-path.
 
-    A URI without a namespace means the model's own namespace (a BaseModel's).
+    A BaseModel's URI has no namespace: the model's own is the claim's.
     """
     uri = str(((model.get("spec") or {}).get("storage") or {}).get("storageUri") or "")
     if scheme_of(uri) is not StorageScheme.PVC:
         return False
     try:
-        parsed = parse_pvc_uri(uri)
+        parsed = parse_model_pvc_uri(kind, uri)
     except PvcUriError:
         return False
     claim_ns = parsed.namespace or (model.get("metadata") or {}).get("namespace")
@@ -75,6 +85,10 @@ class NativeStrategy:
     def unavailable(self, caps: Capabilities) -> str | None:
         if caps.native_pvc:
             return None
+        if caps.native_pvc is None:
+            return "cannot tell whether this OME serves pvc:// models" + (
+                f" ({caps.generation_basis})" if caps.generation_basis else ""
+            )
         return (
             "this OME does not serve pvc:// models (its model CRDs have no status.conditions;"
             " that arrived with native pvc:// support in OME built from main after 2026-07-07)"
@@ -191,7 +205,9 @@ def find_pvc_model(
         models = list(client.list(r.model_resource(kind), model_ns))
     except errors.Forbidden:
         return None
-    matching = [m for m in models if points_at(m, target.namespace, target.claim, target.sub_path)]
+    matching = [
+        m for m in models if points_at(kind, m, target.namespace, target.claim, target.sub_path)
+    ]
     matching.sort(key=lambda m: (m["metadata"]["name"] != wanted, m["metadata"]["name"]))
     return matching[0] if matching else None
 

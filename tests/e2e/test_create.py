@@ -81,7 +81,8 @@ def test_classless_local_pair_is_pre_bound_and_bound(
         f"persistentvolume/{name} created",
         "persistentvolumeclaim/llama created",
     ]
-    assert f"URI: pvc://{namespace}:llama/meta/llama" in result.stdout
+    assert "URI: pvc://llama/meta/llama (for a BaseModel" in result.stdout
+    assert f"URI: pvc://{namespace}:llama/meta/llama (for a ClusterBaseModel)" in result.stdout
     assert "Sub-path: meta/llama" in result.stdout
     assert f"persistentvolumeclaim/llama is Bound to persistentvolume/{name}" in result.stdout
 
@@ -219,7 +220,7 @@ def test_nfs_pair_and_a_registered_basemodel(
     assert "nodeAffinity" not in pv["spec"]
     assert admin.get(r.PVCS, "shared", namespace)["status"]["phase"] == "Bound"
     model = admin.get(r.BASE_MODELS, "qwen3-8b-pvc", namespace)
-    assert model["spec"]["storage"] == {"storageUri": f"pvc://{namespace}:shared/qwen/qwen3-8b"}
+    assert model["spec"]["storage"] == {"storageUri": "pvc://shared/qwen/qwen3-8b"}
     assert "basemodel.ome.io/qwen3-8b-pvc created" in result.stdout
     assert "stays In_Transit" in result.stderr
 

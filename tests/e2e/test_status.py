@@ -614,7 +614,7 @@ def test_native_pvc_conditions_and_metadata_job(
             uri=f"pvc://{world.name('bound')}/meta/llama",
             conditions=[
                 {
-                    **cond("Ready", "False", "ExtractionFailed", "no config.json"),
+                    **cond("Ready", "False", "PVCMetadataExtractionFailed", "no config.json"),
                     "lastTransitionTime": ts(1),
                 }
             ],
@@ -627,12 +627,15 @@ def test_native_pvc_conditions_and_metadata_job(
         "kind": "Job",
         "metadata": {
             "name": job_name,
-            "labels": {"app.kubernetes.io/component": "metadata-extraction"},
+            # OME main's labels (backends/pvc/metadata_job.go at 5ed809d2)
+            "labels": {"models.ome/model-name": extract, "models.ome/model-scope": "namespaced"},
         },
         "spec": {
             "activeDeadlineSeconds": 1,
             "backoffLimit": 0,
             "template": {
+                "metadata": {"labels": {"models.ome/model-name": extract,
+                                        "models.ome/model-scope": "namespaced"}},
                 "spec": {
                     "restartPolicy": "Never",
                     "tolerations": [toleration(world.run)],
@@ -671,7 +674,7 @@ def test_native_pvc_conditions_and_metadata_job(
     assert (meta_job["name"], meta_job["state"]) == (job_name, "Failed")
     assert meta_job["reason"] == "DeadlineExceeded"
     text = plugin("status", extract, "-n", world.ns).stdout
-    assert "Conditions:" in text and "ExtractionFailed" in text
+    assert "Conditions:" in text and "PVCMetadataExtractionFailed" in text
     assert f"{world.ns}/{job['metadata']['name']}: Failed (DeadlineExceeded" in text
 
 

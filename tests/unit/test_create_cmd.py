@@ -44,7 +44,8 @@ def test_client_dry_run_prints_the_manifests(offline: dict[str, str]) -> None:
     assert pv["spec"]["claimRef"]["namespace"] == "default"
     assert pvc["spec"]["volumeName"] == "ome-pvc-default-llama"
     assert pvc["metadata"]["annotations"][m.SUB_PATH_ANNOTATION] == "meta/llama"
-    assert "URI: pvc://default:llama/meta/llama" in result.stderr
+    assert "URI: pvc://llama/meta/llama (for a BaseModel in namespace default)" in result.stderr
+    assert "URI: pvc://default:llama/meta/llama (for a ClusterBaseModel)" in result.stderr
     assert "created only if it does not exist" in result.stderr
 
 
@@ -68,7 +69,9 @@ def test_client_dry_run_registers_a_model(offline: dict[str, str]) -> None:
     model = json.loads(result.stdout)["items"][-1]
     assert model["kind"] == "BaseModel"
     assert model["metadata"]["namespace"] == "team-a"
-    assert model["spec"]["storage"] == {"storageUri": "pvc://team-a:w/qwen"}
+    # OME main refuses a namespace in a BaseModel's URI (pkg/validation/basemodel.go, aab06ebe)
+    assert model["spec"]["storage"] == {"storageUri": "pvc://w/qwen"}
+    assert "URI: pvc://w/qwen (BaseModel)" in result.stderr
 
 
 def test_storage_class_source_renders_only_a_claim(offline: dict[str, str]) -> None:

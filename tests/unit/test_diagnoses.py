@@ -56,6 +56,10 @@ def test_not_fired_for_other_schemes() -> None:
     assert diagnoses.pvc_on_released_ome(one(f.cluster_base_model(CBM)), RELEASED) == []
 
 
+# OME main's reasons, pkg/controller/v1beta1/basemodel/backends/pvc/pvc.go at 5ed809d2
+VERIFY = "kubectl ome-pvc verify models -n team-a --sub-path meta/llama"
+
+
 @pytest.mark.parametrize(
     ("reason", "code", "severity", "next_", "words"),
     [
@@ -63,18 +67,18 @@ def test_not_fired_for_other_schemes() -> None:
          "claim team-a/models does not exist"),
         ("PVCNotBound", "pvc-not-bound", Severity.WARNING,
          "kubectl describe pvc models -n team-a", "not Bound"),
-        ("MetadataPending", "pvc-metadata-pending", Severity.INFO,
+        ("PVCMetadataPending", "pvc-metadata-pending", Severity.INFO,
          f"kubectl ome-pvc status {CBM} --watch", "has not started"),
-        ("Extracting", "pvc-extracting", Severity.INFO, "kubectl get jobs -n team-a",
-         "metadata Job is reading"),
-        ("ExtractionFailed", "pvc-extraction-failed", Severity.ERROR,
-         "kubectl get jobs -n team-a", "meta/llama holds the model"),
-        ("ConfigMissing", "pvc-config-missing", Severity.ERROR,
-         f"kubectl describe clusterbasemodel {CBM}", "no config.json under meta/llama"),
-        ("PVCInvalid", "pvc-invalid", Severity.ERROR, f"kubectl edit clusterbasemodel {CBM}",
-         "rejected the pvc:// URI"),
+        ("PVCMetadataExtracting", "pvc-metadata-extracting", Severity.INFO,
+         f"kubectl get jobs,pods -n team-a -l models.ome/model-name={CBM}",
+         "In_Transit for a while then: that is normal"),
+        ("PVCMetadataExtractionFailed", "pvc-extraction-failed", Severity.ERROR, VERIFY,
+         "config.json under meta/llama"),
+        ("PVCConfigMissing", "pvc-config-missing", Severity.ERROR,
+         "kubectl get configmap inferenceservice-config -n ome -o yaml",
+         "not a missing config.json"),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
+    ids=lambda v: v if isinstance(v, str) and v.startswith("PVC") else None,
 )  # fmt: skip
 def test_each_pvc_condition_reason_is_explained(
     reason: str, code: str, severity: Severity, next_: str, words: str
@@ -84,6 +88,46 @@ def test_each_pvc_condition_reason_is_explained(
     d = only(diagnoses.condition_reasons(m, NATIVE))
     assert (d.code, d.severity, d.next) == (code, severity, next_)
     assert words in d.message and d.message.endswith("(OME: from OME)")
+
+
+def test_extraction_failure_shows_the_agents_message_and_points_at_verify() -> None:
+    said = "open /model/config.json: no such file or directory"
+    conds = [
+        f.condition("SourceReachable", "True", "PVCValidated", "PVC is reachable"),
+        f.condition("Ready", "False", "PVCMetadataExtractionFailed", said),
+    ]
+    m = one(
+        f.base_model("team-a", "qwen", uri="pvc://models/qwen/8b", conditions=conds),
+        native_pvc=True,
+    )
+    (d,) = [d for d in m.diagnoses if d.severity is Severity.ERROR]
+    assert d.code == "pvc-extraction-failed" and said in d.message
+    assert d.next == "kubectl ome-pvc verify models -n team-a --sub-path qwen/8b"
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        (f.cluster_base_model(CBM, uri="pvc://models/x"),
+         "must name the claim's namespace: pvc://<namespace>:models/x"),
+        (f.base_model("team-a", "qwen", uri="pvc://team-a:models/x"),
+         "must not name a namespace (OME uses the model's own): pvc://models/x"),
+        (f.cluster_base_model(CBM, uri="pvc://team-a:models/x"),
+         "a ClusterBaseModel needs pvc://<namespace>:<claim>/<sub-path>"),
+        (f.base_model("team-a", "qwen", uri="pvc://models/x"),
+         "a BaseModel needs pvc://<claim>/<sub-path> (no namespace)"),
+    ],
+    ids=["cluster-without-namespace", "basemodel-with-namespace", "cluster-other",
+         "basemodel-other"],
+)  # fmt: skip
+def test_pvc_invalid_advice_depends_on_the_model_kind(model: Any, words: str) -> None:
+    model["status"]["conditions"] = [f.condition("Ready", "False", "PVCInvalid", "denied")]
+    m = one(model)
+    d = only(diagnoses.condition_reasons(m, NATIVE))
+    assert (d.code, d.severity) == ("pvc-invalid", Severity.ERROR)
+    assert words in d.message and d.message.endswith("(OME: denied)")
+    assert [x.code for x in m.diagnoses].count("pvc-invalid") == 1
+    assert "pvc-uri-no-namespace" not in codes(m) and "pvc-uri-has-namespace" not in codes(m)
 
 
 def test_true_conditions_and_duplicates_say_nothing_extra() -> None:
@@ -138,12 +182,20 @@ def test_unsafe_pvc_uri() -> None:
     )
 
 
-def test_cluster_model_uri_without_namespace() -> None:
+@pytest.mark.parametrize("ctx", [NATIVE, RELEASED], ids=["native", "released"])
+def test_uri_in_the_wrong_form_for_its_kind_is_an_error(ctx: diagnoses.RuleContext) -> None:
+    # OME refuses both (pkg/validation/basemodel.go at aab06ebe)
     m = one(f.cluster_base_model(CBM, uri="pvc://models/x"))
-    d = only(diagnoses.pvc_uri_without_namespace(m, NATIVE))
+    d = only(diagnoses.pvc_uri_wrong_form(m, ctx))
+    assert (d.code, d.severity) == ("pvc-uri-no-namespace", Severity.ERROR)
     assert "pvc://<namespace>:models/x" in d.message
-    namespaced = one(f.base_model("ns", "m", uri="pvc://models/x"))
-    assert diagnoses.pvc_uri_without_namespace(namespaced, NATIVE) == []
+    namespaced = one(f.base_model("ns", "m", uri="pvc://ns:models/x"))
+    d = only(diagnoses.pvc_uri_wrong_form(namespaced, ctx))
+    assert (d.code, d.severity) == ("pvc-uri-has-namespace", Severity.ERROR)
+    assert "pvc://models/x" in d.message
+    for fine in (f.base_model("ns", "m", uri="pvc://models/x"),
+                 f.cluster_base_model(CBM, uri="pvc://ns:models/x")):  # fmt: skip
+        assert diagnoses.pvc_uri_wrong_form(one(fine), ctx) == []
 
 
 # -- storage -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -24,30 +25,17 @@ from tests import factories as f
 
 Obj = dict[str, Any]
 CBM = "llama-3-2-1b-instruct"
-NATIVE_OPENAPI = {
-    "components": {
-        "schemas": {
-            "io.ome.v1beta1.ClusterBaseModel": {
-                "x-kubernetes-group-version-kind": [
-                    {"group": "ome.io", "kind": "ClusterBaseModel"}
-                ],
-                "properties": {"status": {"properties": {"conditions": {"type": "array"}}}},
-            }
-        }
-    }
-}
-RELEASED_OPENAPI = {
-    "components": {
-        "schemas": {
-            "io.ome.v1beta1.ClusterBaseModel": {
-                "x-kubernetes-group-version-kind": [
-                    {"group": "ome.io", "kind": "ClusterBaseModel"}
-                ],
-                "properties": {"status": {"properties": {"state": {"type": "string"}}}},
-            }
-        }
-    }
-}
+
+
+def cbm_openapi(status: Obj) -> Obj:
+    """The ClusterBaseModel schema as the server publishes it, with this `status` schema."""
+    gvk = [{"group": "ome.io", "kind": "ClusterBaseModel"}]
+    schema = {"x-kubernetes-group-version-kind": gvk, "properties": {"status": status}}
+    return {"components": {"schemas": {"io.ome.v1beta1.ClusterBaseModel": schema}}}
+
+
+NATIVE_OPENAPI = cbm_openapi({"properties": {"conditions": {"type": "array"}}})
+RELEASED_OPENAPI = cbm_openapi({"properties": {"state": {"type": "string"}}})
 
 
 def noisy(obj: Obj) -> Obj:
@@ -86,6 +74,8 @@ class FakeApi:
         if label and "=" in label:
             key, value = label.split("=", 1)
             items = [i for i in items if (i["metadata"].get("labels") or {}).get(key) == value]
+        elif label:  # an existence selector
+            items = [i for i in items if label in (i["metadata"].get("labels") or {})]
         field = query.get("fieldSelector")
         if field:
             items = [i for i in items if i["metadata"]["name"] == field.split("=", 1)[1]]
@@ -306,10 +296,20 @@ def pvc_world(api: FakeApi, openapi: Obj) -> None:
     api.lists[CBMS] = [f.cluster_base_model(CBM, path=None, uri="pvc://team-a:models/llama")]
     api.lists[r.PVCS.path("team-a")] = [f.pvc("team-a", "models"), f.pvc("team-a", "other")]
     api.lists[r.PVS.path()] = [f.pv("pv-models"), f.pv("pv-other")]
+    # OME main labels its Jobs and their pods (backends/pvc/metadata_job.go at 5ed809d2)
+    ome_labels = {"models.ome/model-name": CBM, "models.ome/model-scope": "cluster"}
     api.lists[r.JOBS.path("team-a")] = [
-        {"metadata": {"name": "extract", "namespace": "team-a", "labels": {
+        {"metadata": {"name": "extract", "namespace": "team-a", "labels": ome_labels}},
+        {"metadata": {"name": "unrelated", "namespace": "team-a", "labels": {
             "app.kubernetes.io/component": "metadata-extraction"}}},
-        {"metadata": {"name": "unrelated", "namespace": "team-a"}},
+    ]  # fmt: skip
+    api.lists[r.PODS.path("team-a")] = [
+        {"metadata": {"name": "extract-x1", "namespace": "team-a", "labels": ome_labels}},
+        {"metadata": {"name": "web", "namespace": "team-a"}},
+    ]  # fmt: skip
+    api.lists[r.CONFIG_MAPS.path("ome")] = [
+        {"metadata": {"name": "pvc-metadata-0badf00d", "namespace": "ome",
+                      "labels": {"models.ome/pvc-status": "true"}}},
     ]  # fmt: skip
 
 
@@ -330,6 +330,11 @@ def test_newer_ome_reads_the_metadata_jobs_by_label() -> None:
     sources = overview(api)
     assert sources.native_pvc is True
     assert [j["metadata"]["name"] for j in sources.jobs or []] == ["extract"]
+    assert [p["metadata"]["name"] for p in sources.job_pods or []] == ["extract-x1"]
+    assert [c["metadata"]["name"] for c in sources.pvc_status_configmaps or []] == [
+        "pvc-metadata-0badf00d"
+    ]
+    assert sources.metadata.jobs == sources.jobs
 
 
 def test_generation_from_the_models_when_the_schema_is_unreadable() -> None:
@@ -339,7 +344,39 @@ def test_generation_from_the_models_when_the_schema_is_unreadable() -> None:
     api.lists[CBMS][0]["status"]["conditions"] = [f.condition("Ready", "False", "PVCNotBound")]
     sources = overview(api)
     assert sources.native_pvc is True
-    assert any("cannot read OME's schema" in w for w in sources.warnings)
+    assert any(
+        "OME's schema is not readable" in w and "has status.conditions" in w
+        for w in sources.warnings
+    )
+
+
+# OME v0.1.5's minimal CRDs (config/crd/minimal): the model status is schemaless
+SCHEMALESS_OPENAPI = cbm_openapi({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+
+
+def test_schemaless_status_says_so_and_asks_the_models() -> None:
+    api = served()
+    pvc_world(api, SCHEMALESS_OPENAPI)  # an In_Transit pvc:// model without conditions, 60m old
+    sources = overview(api)
+    assert sources.native_pvc is False
+    (said,) = [w for w in sources.warnings if "generation" in w]
+    assert "schemaless" in said and "cannot tell" in said
+    assert "is In_Transit without conditions" in said
+    api.lists[CBMS][0]["status"]["conditions"] = [f.condition("Ready", "False", "PVCNotBound")]
+    assert overview(api).native_pvc is True
+
+
+def test_schemaless_status_and_no_evidence_says_it_cannot_tell() -> None:
+    api = served()
+    pvc_world(api, SCHEMALESS_OPENAPI)
+    # created just now: OME from main may not have reconciled it yet, so it is no evidence
+    just_now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.lists[CBMS][0]["metadata"]["creationTimestamp"] = just_now
+    sources = overview(api)
+    assert sources.native_pvc is False  # described as on released OME, and said so
+    (said,) = [w for w in sources.warnings if "generation" in w]
+    assert said.startswith("cannot tell OME's generation (the ClusterBaseModel schema's status")
+    assert "no model or workload shows the generation" in said
 
 
 def test_agent_daemonset_unused_when_no_model_downloads() -> None:

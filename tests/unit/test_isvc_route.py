@@ -67,7 +67,6 @@ def record_of(obj: Obj) -> Obj:
     ],
 )
 def test_copy_uri_takes_the_form_omes_main_demands_of_each_kind(kind: ModelKind, uri: str) -> None:
-    assert core.copy_uri(kind, ome.NAMESPACE, ome.CLAIM, ome.SUB_PATH) == uri
     copy = core.copy_model(model(kind), COPY, ome.NAMESPACE, ome.CLAIM, ome.SUB_PATH)
     assert copy["spec"]["storage"] == {"storageUri": uri}  # no path: OME adds no volume
     assert copy["spec"]["vendor"] == "meta"
@@ -76,7 +75,7 @@ def test_copy_uri_takes_the_form_omes_main_demands_of_each_kind(kind: ModelKind,
 
 def test_copy_needs_a_sub_path() -> None:
     with pytest.raises(InputError, match="sub-path is empty"):
-        core.copy_uri(ModelKind.CLUSTER, ome.NAMESPACE, ome.CLAIM, "")
+        core.copy_model(model(), COPY, ome.NAMESPACE, ome.CLAIM, "")
 
 
 # --- where the isvc mounts the model -------------------------------------------------------

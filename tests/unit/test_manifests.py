@@ -370,7 +370,8 @@ def test_pvc_model_without_source_has_only_storage() -> None:
     model = m.pvc_model("BaseModel", "qwen-pvc", "team-a", "team-a", "qwen", "qwen/qwen3-8b")
     assert model["kind"] == "BaseModel"
     assert model["metadata"]["namespace"] == "team-a"
-    assert model["spec"] == {"storage": {"storageUri": "pvc://team-a:qwen/qwen/qwen3-8b"}}
+    # a BaseModel's URI names no namespace (OME pkg/validation/basemodel.go at aab06ebe)
+    assert model["spec"] == {"storage": {"storageUri": "pvc://qwen/qwen/qwen3-8b"}}
 
 
 def test_pvc_model_from_a_base_model() -> None:

@@ -15,9 +15,10 @@ from kubectl_omepvc import cli, printers
 from kubectl_omepvc.api import gather
 from kubectl_omepvc.commands import common
 from kubectl_omepvc.commands import status as cmd
-from kubectl_omepvc.core import metadata_jobs, naming, status
+from kubectl_omepvc.core import naming, status
+from kubectl_omepvc.core.metadata_jobs import MetadataSources
 from tests import factories as f
-from tests.unit.test_metadata_jobs import job
+from tests.unit.test_metadata_jobs import job, ome_labels, pod
 
 Obj = dict[str, Any]
 CBM = "llama-3-2-1b-instruct"
@@ -316,25 +317,35 @@ def test_detail_of_a_pvc_model_with_its_claim_and_workloads() -> None:
 def test_detail_with_conditions_and_a_failed_metadata_job() -> None:
     model = f.base_model(
         "team-a", "qwen", path=None, uri="pvc://models/qwen",
-        conditions=[f.condition("Ready", "False", "ExtractionFailed", "no config.json", 3)],
+        conditions=[
+            f.condition("Ready", "False", "PVCMetadataExtractionFailed", "no config.json", 3)
+        ],
     )  # fmt: skip
     (m,) = report([model], pvcs=[f.pvc("team-a", "models")], native_pvc=True).models
-    jobs = [job("extract", claim="models", failed=True)]
-    text = cmd.detail_text(m, jobs=metadata_jobs.metadata_jobs(m, jobs, f.NOW))
+    failed_job = job("extract", labels=ome_labels("qwen"), failed=True)
+    failing = pod("extract-x1", "extract", {"phase": "Failed", "containerStatuses": [
+        {"state": {"terminated": {"reason": "Error", "exitCode": 1}}}]})  # fmt: skip
+    view = cmd.View(detail=True, output=None, no_headers=False, palette=cmd.PLAIN, tty=False)
+    text = cmd.render(
+        status.StatusReport((m,)), view, MetadataSources([failed_job], [failing], []), f.NOW
+    )
     conditions = text.split("Conditions:\n")[1].splitlines()
     assert conditions[1].split() == [
         "Ready",
         "False",
-        "ExtractionFailed",
+        "PVCMetadataExtractionFailed",
         "3m",
         "no",
         "config.json",
     ]
     assert (
         "Metadata Jobs:\n  team-a/extract: Failed (BackoffLimitExceeded: Job has reached the "
-        "specified backoff limit), 10m old"
+        "specified backoff limit), 10m old\n"
+        "    pod extract-x1: Failed (Error (exit code 1))\n"
+        "  status ConfigMap ome/pvc-metadata-"
     ) in text
     assert "pvc-extraction-failed:" in text
+    assert "pvc-metadata-pod-failing: metadata Job team-a/extract: pod extract-x1 Error" in text
 
 
 def test_detail_without_a_claim_list() -> None:

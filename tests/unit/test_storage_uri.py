@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_omepvc.core import storage_uri
+from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.storage_uri import PvcUri, PvcUriError, StorageScheme
 
 
@@ -178,3 +179,59 @@ def test_agent_capabilities_per_scheme() -> None:
     assert {s.value for s in StorageScheme if s.agent_cannot_download} == {
         "s3", "az", "gs", "github",
     }  # fmt: skip
+
+
+# -- OME's own URI table per model kind --------------------------------------------------------
+# sgl-project/ome pkg/validation/basemodel_test.go (TestValidatePVCStorage) at
+# aab06ebe5f116bd6f776736d2f665d5281420795, and pkg/controller/v1beta1/basemodel/backends/pvc/
+# pvc_test.go (TestResolvePVCNamespace, TestReconcilePVCStorage_BaseModel) at
+# c059956e1106386b8c9673de42cf06e0182e3399. The model's namespace is "models" in OME's tables.
+
+OME_ACCEPTS = [
+    # (kind, uri, namespace the claim is read in, claim, sub-path)
+    (ModelKind.NAMESPACED, "pvc://my-pvc/models/llama", "models", "my-pvc", "models/llama"),
+    (ModelKind.CLUSTER, "pvc://shared:my-pvc/models/llama", "shared", "my-pvc", "models/llama"),
+    (ModelKind.NAMESPACED, "pvc://my-pvc/models/llama2-7b", "models", "my-pvc", "models/llama2-7b"),
+    (ModelKind.CLUSTER, "pvc://shared:pvc1/x", "shared", "pvc1", "x"),
+    (ModelKind.NAMESPACED, "pvc://pvc1/x", "models", "pvc1", "x"),
+]
+OME_REFUSES = [
+    (ModelKind.NAMESPACED, "pvc://shared:my-pvc/models/llama", "must not name a namespace"),
+    (ModelKind.NAMESPACED, "pvc://other:my-pvc/models/llama", "must not name a namespace"),
+    (ModelKind.CLUSTER, "pvc://my-pvc/models/llama", "must name the claim's namespace"),
+    (ModelKind.CLUSTER, "pvc://pvc1/x", "must name the claim's namespace"),
+    (ModelKind.NAMESPACED, "pvc://", "nothing after pvc://"),
+    (ModelKind.CLUSTER, "pvc://", "nothing after pvc://"),
+]
+
+
+@pytest.mark.parametrize(("kind", "uri", "namespace", "claim", "sub_path"), OME_ACCEPTS, ids=str)
+def test_ome_table_accepted_forms_parse_and_are_written_back(
+    kind: ModelKind, uri: str, namespace: str, claim: str, sub_path: str
+) -> None:
+    parsed = storage_uri.parse_model_pvc_uri(kind, uri)
+    assert (parsed.claim, parsed.sub_path) == (claim, sub_path)
+    assert storage_uri.kind_problem(kind, parsed) is None
+    # the writer, given where the claim is, writes exactly OME's accepted form
+    assert storage_uri.model_pvc_uri(kind, namespace, claim, sub_path) == uri
+
+
+@pytest.mark.parametrize(("kind", "uri", "problem"), OME_REFUSES, ids=str)
+def test_ome_table_refused_forms_are_refused_and_never_written(
+    kind: ModelKind, uri: str, problem: str
+) -> None:
+    with pytest.raises(PvcUriError, match=problem):
+        storage_uri.parse_model_pvc_uri(kind, uri)
+    try:
+        parsed = storage_uri.parse_pvc_uri(uri)
+    except PvcUriError:
+        return  # malformed for both kinds: there is nothing the writer could be given
+    namespace = parsed.namespace or "models"
+    written = storage_uri.model_pvc_uri(kind, namespace, parsed.claim, parsed.sub_path)
+    assert written != uri
+    assert storage_uri.parse_model_pvc_uri(kind, written).claim == parsed.claim
+
+
+def test_cluster_uri_needs_a_namespace_to_write() -> None:
+    with pytest.raises(PvcUriError, match="needs the claim's namespace"):
+        storage_uri.model_pvc_uri(ModelKind.CLUSTER, "", "c", "x")

@@ -84,7 +84,7 @@ def test_deployment_alone_is_refused_unless_named() -> None:
     with pytest.raises(Declined) as info:
         select(NO_OME)
     assert "no durable strategy is possible" in info.value.message
-    assert "native: this OME does not serve pvc:// models" in info.value.message
+    assert "native: this OME does not serve" in info.value.message
     assert "policy: the server serves no MutatingAdmissionPolicy API" in info.value.message
     assert "isvc: the server does not serve OME's" in info.value.message
     assert "--strategy deployment" in str(info.value.hint)
@@ -257,24 +257,31 @@ def _model(uri: str, namespace: str | None = None) -> Obj:
     return {"metadata": meta, "spec": {"storage": {"storageUri": uri}}}
 
 
+CLUSTER, NAMESPACED = ModelKind.CLUSTER, ModelKind.NAMESPACED
+
+
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("kind", "model", "expected"),
     [
-        (_model("pvc://team-a:models/meta/llama"), True),
-        (_model("pvc://team-a:models/meta/llama/"), True),
-        (_model("pvc://models/meta/llama", namespace="team-a"), True),
-        (_model("pvc://models/meta/llama"), False),
-        (_model("pvc://team-b:models/meta/llama"), False),
-        (_model("pvc://team-a:other/meta/llama"), False),
-        (_model("pvc://team-a:models/meta/qwen"), False),
-        (_model("hf://meta/llama"), False),
-        (_model("pvc://bad:ns:x/y"), False),
+        (CLUSTER, _model("pvc://team-a:models/meta/llama"), True),
+        (CLUSTER, _model("pvc://team-a:models/meta/llama/"), True),
+        (NAMESPACED, _model("pvc://models/meta/llama", namespace="team-a"), True),
+        (CLUSTER, _model("pvc://models/meta/llama"), False),
+        # OME (pkg/validation/basemodel.go at aab06ebe) refuses a namespace in a BaseModel's URI
+        (NAMESPACED, _model("pvc://team-a:models/meta/llama", namespace="team-a"), False),
+        (NAMESPACED, _model("pvc://models/meta/llama", namespace="team-b"), False),
+        (CLUSTER, _model("pvc://team-b:models/meta/llama"), False),
+        (CLUSTER, _model("pvc://team-a:other/meta/llama"), False),
+        (CLUSTER, _model("pvc://team-a:models/meta/qwen"), False),
+        (CLUSTER, _model("hf://meta/llama"), False),
+        (CLUSTER, _model("pvc://bad:ns:x/y"), False),
     ],
     ids=["same", "trailing-slash", "basemodel-own-namespace", "cluster-model-no-namespace",
-         "other-namespace", "other-claim", "other-sub-path", "not-pvc", "unparsable"],
+         "basemodel-with-namespace", "basemodel-other-namespace", "other-namespace",
+         "other-claim", "other-sub-path", "not-pvc", "unparsable"],
 )  # fmt: skip
-def test_points_at(model: Obj, expected: bool) -> None:
-    assert native.points_at(model, "team-a", "models", "meta/llama") is expected
+def test_points_at(kind: ModelKind, model: Obj, expected: bool) -> None:
+    assert native.points_at(kind, model, "team-a", "models", "meta/llama") is expected
 
 
 @pytest.mark.parametrize(
