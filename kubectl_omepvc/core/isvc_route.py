@@ -405,6 +405,12 @@ def as_native(isvc: Mapping[str, Any], rec: Mapping[str, Any], native_format: in
     return out
 
 
+def user_fields(isvc: Mapping[str, Any]) -> Any:
+    """What a plan of the isvc is made from: its spec, labels and annotations."""
+    meta = isvc.get("metadata") or {}
+    return [isvc.get("spec"), meta.get("labels"), meta.get("annotations")]
+
+
 def for_gitops(obj: Mapping[str, Any]) -> Obj:
     """The object without what the server owns (uid, resourceVersion, finalizers, status)."""
     out: Obj = json.loads(json.dumps(obj))

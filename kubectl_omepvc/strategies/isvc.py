@@ -81,7 +81,7 @@ class IsvcStrategy:
                     r.NODES, node, core.label_patch(key, core.READY), content_type=MERGE,
                     dry_run=True,
                 )  # fmt: skip
-            answers.append(put_isvc(client, target.namespace, after, dry_run=True))
+            answers.append(put_isvc(client, target.namespace, after, target.isvc, dry_run=True))
         except errors.Forbidden as exc:
             raise reworded(exc, "; nothing was changed") from None
         if settings.dry_run is DryRun.SERVER:
@@ -98,7 +98,8 @@ class IsvcStrategy:
             for node, before in labels.items():
                 client.patch(r.NODES, node, core.label_patch(key, core.READY), content_type=MERGE)
                 done.append(_relabel(client, node, key, before))
-            outcome.objects.append(strip_server_fields(put_isvc(client, target.namespace, after)))
+            answer = put_isvc(client, target.namespace, after, target.isvc)
+            outcome.objects.append(strip_server_fields(answer))
         except errors.PluginError:
             for undo in reversed(done):
                 undo()
@@ -191,13 +192,28 @@ def _relabel(client: Client, node: str, key: str, value: str | None) -> Callable
     return lambda: client.patch(r.NODES, node, core.label_patch(key, value), content_type=MERGE)
 
 
-def put_isvc(client: Client, namespace: str, isvc: Mapping[str, Any], dry_run: bool = False) -> Obj:
-    """One PUT carrying the read resourceVersion: a concurrent change fails it (409) instead of
-    being overwritten."""
+def put_isvc(
+    client: Client, namespace: str, isvc: Mapping[str, Any], read: Obj, dry_run: bool = False
+) -> Obj:
+    """PUT `isvc` (planned on `read`) with `read`'s resourceVersion. OME bumps it with status
+    and finalizer writes: when only those changed, send it once more on the fresh version;
+    a change of what the plan was made from (spec, labels, annotations) fails instead."""
     try:
         return client.replace(r.INFERENCE_SERVICES, isvc, namespace, dry_run=dry_run)
     except errors.Conflict:
-        name = isvc["metadata"]["name"]
+        name = str(isvc["metadata"]["name"])
+        fresh = client.get(r.INFERENCE_SERVICES, name, namespace)
+        if core.user_fields(fresh) == core.user_fields(read):
+            meta = {**isvc["metadata"], "resourceVersion": fresh["metadata"]["resourceVersion"]}
+            meta.pop("finalizers", None)
+            if fresh["metadata"].get("finalizers"):
+                meta["finalizers"] = fresh["metadata"]["finalizers"]
+            try:
+                return client.replace(
+                    r.INFERENCE_SERVICES, {**isvc, "metadata": meta}, namespace, dry_run=dry_run
+                )
+            except errors.Conflict:
+                pass
         raise errors.Conflict(
             f"inferenceservice {name} changed while it was being written; nothing of it was"
             " changed",
@@ -295,12 +311,13 @@ def undo(client: Client, isvc: Obj, record: Mapping[str, Any], mode: DryRun, log
         if delete_copy:
             client.delete(ref, copy_name, model_ns, dry_run=dry_run)
 
-    return rewrite(client, before, key, labelled, mode, outcome, delete)
+    return rewrite(client, before, isvc, key, labelled, mode, outcome, delete)
 
 
 def rewrite(
     client: Client,
     isvc: Obj,
+    read: Obj,
     key: str,
     labelled: list[str],
     mode: DryRun,
@@ -315,7 +332,7 @@ def rewrite(
         return outcome
     steps: list[Callable[[bool], Any]] = [
         lambda dry: outcome.objects.append(
-            strip_server_fields(put_isvc(client, namespace, isvc, dry_run=dry))
+            strip_server_fields(put_isvc(client, namespace, isvc, read, dry_run=dry))
         )
     ]
     steps += [_unlabel(client, node, key) for node in labelled]
@@ -362,7 +379,7 @@ def to_native(
     outcome = Outcome("native")
     outcome.actions = [f"{isvc_line(name)} configured{suffix}"]
     outcome.actions += [f"node/{n} unlabeled{suffix}" for n in labelled]
-    rewrite(client, after, key, labelled, mode, outcome)
+    rewrite(client, after, isvc, key, labelled, mode, outcome)
     if mode is DryRun.NONE:
         log(f"inferenceservice {name}: on the native route now (OME mounts the claim itself)")
     return outcome

@@ -305,3 +305,46 @@ def test_only_nodes_without_the_ready_label_are_labelled() -> None:
         "node-b": "Failed",
         "node-c": None,
     }
+
+
+# --- the isvc's PUT, against OME's own status and finalizer writes -----------------------------
+
+
+class PutClient:
+    """`replace` answers from a queue (an exception is raised); `get` returns `fresh`."""
+
+    def __init__(self, fresh: Obj, answers: list[Any]) -> None:
+        self.fresh, self.answers, self.sent = fresh, answers, []  # type: ignore[var-annotated]
+
+    def replace(self, ref: Any, obj: Obj, namespace: str, dry_run: bool = False) -> Obj:
+        self.sent.append(obj)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+    def get(self, ref: Any, name: str, namespace: str | None = None) -> Obj:
+        return self.fresh
+
+
+def test_a_put_refused_for_omes_own_writes_is_sent_once_more_on_the_fresh_version() -> None:
+    from kubectl_omepvc.errors import Conflict
+    from kubectl_omepvc.strategies.isvc import put_isvc
+
+    read = isvc()
+    after = switch(read, ome.deployment())
+    fresh = json.loads(json.dumps(read))
+    fresh["metadata"].update(resourceVersion="42", finalizers=["inferenceservice.finalizers"])
+    fresh["status"] = {"ready": False}
+    client: Any = PutClient(fresh, [Conflict("conflict"), {"ok": True}])
+    assert put_isvc(client, ome.NAMESPACE, after, read) == {"ok": True}
+    retried = client.sent[1]["metadata"]
+    assert (retried["resourceVersion"], retried["finalizers"]) == (
+        "42",
+        ["inferenceservice.finalizers"],
+    )
+
+    fresh["spec"]["engine"]["maxReplicas"] = 9  # a user's change: the plan is stale
+    client = PutClient(fresh, [Conflict("conflict")])
+    with pytest.raises(Conflict, match="changed while it was being written"):
+        put_isvc(client, ome.NAMESPACE, after, read)
