@@ -296,7 +296,10 @@ def undo(client: Client, isvc: Obj, record: Mapping[str, Any], mode: DryRun, log
             f" {', '.join(users)}"
         )
     last = users == []
-    delete_copy = last and bool(record.get("createdModel"))
+    # The last user takes the copy along when this plugin made it, whichever isvc that was for.
+    delete_copy = last and (
+        bool(record.get("createdModel")) or ours(client, kind, copy_name, model_ns)
+    )
     key = str((record.get("labels") or {}).get("key") or "")
     labelled = labelled_nodes(client, key) if last and key else []
     suffix = dry_run_suffix(mode)
@@ -354,6 +357,16 @@ def _unlabel(client: Client, node: str, key: str) -> Callable[[bool], Any]:
     return lambda dry: client.patch(
         r.NODES, node, core.label_patch(key, None), content_type=MERGE, dry_run=dry
     )
+
+
+def ours(client: Client, kind: ModelKind, name: str, namespace: str | None) -> bool:
+    """Whether the model exists and this plugin created it (its managed-by label)."""
+    try:
+        found = client.get_or_none(r.model_resource(kind), name, namespace)
+    except errors.Forbidden:
+        return False
+    labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(manifests.MANAGED_BY_LABEL) == manifests.MANAGED_BY
 
 
 def labelled_nodes(client: Client, key: str) -> list[str]:
