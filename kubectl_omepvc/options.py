@@ -140,7 +140,10 @@ _CONNECTION_FLAGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("-v", "--verbose"),
         "verbose",
-        {"count": True, "help": "Show more on stderr (-v: requests; -vv: tracebacks)."},
+        {
+            "count": True,
+            "help": "Show more on stderr (-v: each request; -vv: also its status and time).",
+        },
     ),
 ]
 

@@ -42,37 +42,15 @@ class Client:
         environ = os.environ if environ is None else environ
         self.verbose = opts.verbose
         self.timeout = opts.request_timeout
-        paths, explicit = kubeconfig.kubeconfig_paths(opts.kubeconfig, environ)
-        use_in_cluster = (
-            not explicit and not any(p.exists() for p in paths) and kubeconfig.in_cluster(environ)
-        )
-        if use_in_cluster:
-            self._transport = transport.in_cluster(environ)
-            self.namespace = opts.namespace or _in_cluster_namespace()
-            self.context = None
-        else:
-            resolved = kubeconfig.resolve(opts, environ)
-            self._transport = transport.from_kubeconfig(
-                resolved.config, environ, resolved.user_origin
-            )
-            self.namespace = resolved.namespace
-            self.context = resolved.context_name
+        resolved = kubeconfig.resolve(opts, environ)
+        self._transport = transport.from_kubeconfig(resolved.config, environ, resolved.user_origin)
+        self.namespace = resolved.namespace
+        self.context = resolved.context_name
         self.server = self._transport.server
-        self._pool = self._transport.pool
-        self._impersonation: list[tuple[str, str]] = []
-        if opts.impersonate:
-            self._impersonation.append(("Impersonate-User", opts.impersonate))
-        self._impersonation += [("Impersonate-Group", g) for g in opts.impersonate_groups]
-        if opts.impersonate_uid:
-            self._impersonation.append(("Impersonate-Uid", opts.impersonate_uid))
-        if (opts.impersonate_groups or opts.impersonate_uid) and not opts.impersonate:
-            raise errors.ConfigError(
-                "--as-group and --as-uid need --as", "name the user to impersonate with --as"
-            )
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _headers(self, content_type: str | None, accept: str = JSON) -> Any:
+    def _headers(self, content_type: str | None, accept: str, authorization: str | None) -> Any:
         from urllib3 import HTTPHeaderDict
 
         headers = HTTPHeaderDict()
@@ -80,10 +58,9 @@ class Client:
         headers["User-Agent"] = USER_AGENT
         if content_type:
             headers["Content-Type"] = content_type
-        token = self._transport.authorization()
-        if token:
-            headers["Authorization"] = token
-        for key, value in self._impersonation:
+        if authorization:
+            headers["Authorization"] = authorization
+        for key, value in self._transport.impersonation:
             headers.add(key, value)  # repeated header lines, as the server expects for groups
         return headers
 
@@ -109,23 +86,29 @@ class Client:
         limit = timeout if timeout is not None else self.timeout
         if self.verbose:
             print(f"kubectl-ome-pvc: {method} {url}", file=sys.stderr)
+        started = time.monotonic()
 
         def send() -> Any:
-            return self._pool.request(
+            pool, authorization, used = self._transport.connect()
+            response = pool.request(
                 method,
                 url,
                 body=data,
-                headers=self._headers(content_type if data is not None else None, accept),
+                headers=self._headers(
+                    content_type if data is not None else None, accept, authorization
+                ),
                 timeout=urllib3.Timeout(total=limit) if limit else None,
                 preload_content=not stream,
                 retries=False,
+                redirect=False,
             )
+            return response, used
 
         try:
-            response = send()
-            if response.status == 401 and self._transport.on_unauthorized():
+            response, used = send()
+            if response.status == 401 and self._transport.unauthorized(used):
                 response.release_conn()
-                response = send()  # once, with credentials the exec plugin just renewed
+                response, used = send()  # once, with credentials the exec plugin just renewed
             # Like client-go: a 429 or 5xx carrying Retry-After (a server starting up, or
             # priority-and-fairness throttling) is retried after the delay it asks for.
             for _ in range(MAX_RETRY_AFTER):
@@ -134,10 +117,17 @@ class Client:
                     break
                 response.release_conn()
                 time.sleep(delay)
-                response = send()
-            return response
+                response, used = send()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise api_errors.from_transport(exc, self.server, limit) from exc
+        if self.verbose >= 2:
+            took = (time.monotonic() - started) * 1000
+            print(f"kubectl-ome-pvc: {response.status} in {took:.0f} ms", file=sys.stderr)
+        if 300 <= response.status < 400:
+            # Not followed (credentials must not go elsewhere) and not a success either.
+            response.release_conn()
+            raise api_errors.redirect(response.status, response.headers.get("Location"), url)
+        return response
 
     def request(
         self,
@@ -448,14 +438,6 @@ def _retry_after(response: Any) -> float | None:
         return min(max(float(value), 0.1), 10.0)
     except ValueError:
         return None
-
-
-def _in_cluster_namespace() -> str:
-    try:
-        with open(kubeconfig.SERVICE_ACCOUNT_DIR / "namespace") as handle:
-            return handle.read().strip() or "default"
-    except OSError:
-        return "default"
 
 
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}

@@ -70,6 +70,15 @@ def from_http(
     return errors.ServerError(f"{request} failed: HTTP {status} {message}".rstrip())
 
 
+def redirect(status: int, location: str | None, url: str) -> errors.PluginError:
+    """A 3xx answer: an API server never redirects, so the address points elsewhere."""
+    where = f" to {location}" if location else ""
+    return errors.ConnectionFailed(
+        f"{url} answered HTTP {status} (a redirect{where}), not the Kubernetes API",
+        "point the kubeconfig's server (or --server) at the API server itself",
+    )
+
+
 def _in(namespace: str | None) -> str:
     return f" in namespace {namespace}" if namespace else ""
 

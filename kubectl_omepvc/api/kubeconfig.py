@@ -9,7 +9,8 @@ kubectl's rules (client-go `clientcmd`):
 - else `$KUBECONFIG`: a list split on `:`; missing files are skipped; for every map key and every
   named cluster/user/context, the first file that sets it wins (`current-context` included).
 - else `~/.kube/config`.
-Relative file references are resolved against the directory of the file that holds them.
+Relative file references are resolved against the directory of the file that holds them, as
+its path was given (a symlinked kubeconfig's own directory, not its target's).
 
 An `oidc` auth-provider refreshes its tokens and, like kubectl, writes them back into the file
 that defines the user (`persist_auth_provider_config`); `ResolvedConfig.user_origin` says which.
@@ -20,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import stat
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,9 +73,10 @@ def kubeconfig_paths(flag: str | None, environ: Mapping[str, str]) -> tuple[list
 
 
 def _absolute(path: str, base: Path) -> str:
+    # Lexical, as Go's filepath.Join: neither the file nor a symlink on the way is resolved.
     if not path or os.path.isabs(path):
         return path
-    return str((base / path).resolve())
+    return os.path.normpath(os.path.join(base, path))
 
 
 def _resolve_paths(entry: dict[str, Any], kind: str, base: Path) -> dict[str, Any]:
@@ -142,7 +142,8 @@ def load_documents(
             ) from None
         if not isinstance(doc, dict):
             raise errors.ConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)")
-        documents.append((doc, path.resolve().parent))
+        # The directory of the path as given, not of a symlink's target (client-go's rule).
+        documents.append((doc, Path(os.path.abspath(path)).parent))
         sources.append(str(path))
     return documents, sources
 
@@ -190,20 +191,9 @@ def apply_overrides(config: dict[str, Any], opts: ConnectionOptions) -> tuple[di
         (_named(config, "clusters", context.get("cluster", "")) or {}).get("cluster") or {}
     )
     user = dict((_named(config, "users", context.get("user", "")) or {}).get("user") or {})
-    if opts.server:
-        cluster["server"] = opts.server
-    if opts.certificate_authority:
-        cluster["certificate-authority"] = os.path.abspath(opts.certificate_authority)
-        cluster.pop("certificate-authority-data", None)
-    if opts.insecure_skip_tls_verify:
-        cluster["insecure-skip-tls-verify"] = True
-        cluster.pop("certificate-authority", None)
-        cluster.pop("certificate-authority-data", None)
-    if opts.tls_server_name:
-        cluster["tls-server-name"] = opts.tls_server_name
-    if opts.token:
-        # A token on the command line replaces every other way the user would authenticate.
-        user = {"token": opts.token}
+    cluster = override_cluster(cluster, opts)
+    user = override_user(user, opts)
+    validate_user(user, context.get("user") or "")
     if not cluster.get("server"):
         if not context_name and not config.get("clusters"):
             raise errors.ConfigError(
@@ -225,10 +215,87 @@ def apply_overrides(config: dict[str, Any], opts: ConnectionOptions) -> tuple[di
     return config, context_name
 
 
+def override_cluster(cluster: dict[str, Any], opts: ConnectionOptions) -> dict[str, Any]:
+    """The connection flags over a kubeconfig cluster entry, as client-go's getCluster merges."""
+    cluster = dict(cluster)
+    if opts.server:
+        cluster["server"] = opts.server
+    if opts.certificate_authority or opts.insecure_skip_tls_verify:
+        # Either flag replaces the kubeconfig's whole trust setting: a CA file clears its
+        # insecure-skip-tls-verify, and insecure clears its CA.
+        for key in ("certificate-authority", "certificate-authority-data"):
+            cluster.pop(key, None)
+        cluster["insecure-skip-tls-verify"] = opts.insecure_skip_tls_verify
+        if opts.certificate_authority:
+            cluster["certificate-authority"] = os.path.abspath(opts.certificate_authority)
+    if opts.tls_server_name or opts.server:
+        # --server drops the kubeconfig's tls-server-name unless --tls-server-name is given.
+        cluster.pop("tls-server-name", None)
+        if opts.tls_server_name:
+            cluster["tls-server-name"] = opts.tls_server_name
+    return cluster
+
+
+def override_user(user: dict[str, Any], opts: ConnectionOptions) -> dict[str, Any]:
+    """The credential and impersonation flags over a kubeconfig user entry (field by field)."""
+    user = dict(user)
+    if opts.token:
+        user["token"] = opts.token  # the client certificate, if any, stays
+    if opts.impersonate:
+        user["as"] = opts.impersonate
+    if opts.impersonate_groups:
+        user["as-groups"] = list(opts.impersonate_groups)
+    if opts.impersonate_uid:
+        user["as-uid"] = opts.impersonate_uid
+    return user
+
+
+def validate_user(user: Mapping[str, Any], name: str) -> None:
+    """client-go's validateAuthInfo checks that stop kubectl before it connects."""
+    who = f'user "{name}"' if name else "the user"
+    if (user.get("as-uid") or user.get("as-groups") or user.get("as-user-extra")) and not user.get(
+        "as"
+    ):
+        raise errors.ConfigError(
+            f"{who} asks to impersonate a uid, groups or extra without a user",
+            "name the user to impersonate with --as (or `as:` in the kubeconfig)",
+        )
+    if user.get("token") and (user.get("username") or user.get("password")):
+        raise errors.ConfigError(
+            f"{who} has more than one authentication method (token and basic auth)",
+            "keep only one of them",
+        )
+    spec = user.get("exec")
+    if isinstance(spec, Mapping):
+        validate_exec(spec, who)
+
+
+def validate_exec(spec: Mapping[str, Any], who: str) -> None:
+    from kubectl_omepvc.api.execplugin import API_VERSIONS, INTERACTIVE_MODES
+
+    if not spec.get("command"):
+        raise errors.ConfigError(f"the exec plugin of {who} has no command")
+    version = spec.get("apiVersion")
+    if version not in API_VERSIONS:
+        raise errors.ConfigError(
+            f"the exec plugin of {who} has apiVersion {version!r}",
+            f"use one of {', '.join(API_VERSIONS)}",
+        )
+    mode = spec.get("interactiveMode")
+    if not mode and version == API_VERSIONS[0]:
+        raise errors.ConfigError(
+            f"the exec plugin of {who} must set interactiveMode under {version}",
+            f"add interactiveMode: one of {', '.join(INTERACTIVE_MODES)}",
+        )
+    if mode and mode not in INTERACTIVE_MODES:
+        raise errors.ConfigError(
+            f"the exec plugin of {who} has an unknown interactiveMode {mode!r}",
+            f"use one of {', '.join(INTERACTIVE_MODES)}",
+        )
+
+
 def _user_name(config: dict[str, Any], context_name: str, opts: ConnectionOptions) -> str | None:
     """The kubeconfig name of the user `apply_overrides` picked (before it renamed it)."""
-    if opts.token:
-        return None  # the command-line token replaced the user entirely
     if opts.user:
         return opts.user
     entry = _named(config, "contexts", context_name) if context_name else None
@@ -254,12 +321,77 @@ def resolve(opts: ConnectionOptions, environ: Mapping[str, str] | None = None) -
     paths, explicit = kubeconfig_paths(opts.kubeconfig, environ)
     documents, sources = load_documents(paths, explicit)
     merged = merge(documents)
+    if _is_empty(merged) and not opts.server and in_cluster(environ):
+        return _in_cluster(opts, environ)
     config, context_name = apply_overrides(merged, opts)
     context = config["contexts"][0]["context"]
     namespace = opts.namespace or context.get("namespace") or "default"
     user = _user_name(merged, context_name, opts)
     origin = user_origin(documents, sources, user) if user else None
     return ResolvedConfig(config, context_name or None, namespace, sources, origin)
+
+
+def _is_empty(config: Mapping[str, Any]) -> bool:
+    return not any(config.get(key) for key in (*_NAMED_LISTS, "current-context"))
+
+
+def _in_cluster(opts: ConnectionOptions, environ: Mapping[str, str]) -> ResolvedConfig:
+    """The pod's own cluster and service account, with the flags kubectl applies there.
+
+    client-go's inClusterClientConfig takes only --token and --certificate-authority over the
+    service account (--server leaves the pod's cluster: `resolve` then reads no service
+    account); -n, else POD_NAMESPACE, else the service account's namespace names the namespace.
+    Flags naming kubeconfig entries fail as they do with an empty kubeconfig.
+    """
+    for flag, value, what in (
+        ("--context", opts.context, "context"),
+        ("--cluster", opts.cluster, "cluster"),
+        ("--user", opts.user, "user"),
+    ):
+        if value:
+            raise errors.ConfigError(
+                f'{what} "{value}" does not exist: there is no kubeconfig, only the pod\'s'
+                " service account",
+                f"drop {flag}, or pass --kubeconfig",
+            )
+    host = environ.get("KUBERNETES_SERVICE_HOST", "")
+    port = environ.get("KUBERNETES_SERVICE_PORT", "")
+    if ":" in host:
+        host = f"[{host}]"
+    cluster: dict[str, Any] = {
+        "server": f"https://{host}:{port}",
+        "certificate-authority": str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+    }
+    if opts.certificate_authority:
+        cluster["certificate-authority"] = os.path.abspath(opts.certificate_authority)
+    user: dict[str, Any] = {"tokenFile": str(SERVICE_ACCOUNT_DIR / "token")}
+    if opts.token:
+        user = {"token": opts.token}
+    user = override_user(
+        {k: v for k, v in user.items()},
+        ConnectionOptions(
+            impersonate=opts.impersonate,
+            impersonate_groups=opts.impersonate_groups,
+            impersonate_uid=opts.impersonate_uid,
+        ),
+    )
+    validate_user(user, "")
+    namespace = opts.namespace or environ.get("POD_NAMESPACE") or _service_account_namespace()
+    name = "in-cluster"
+    config = {
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    return ResolvedConfig(config, None, namespace, [])
+
+
+def _service_account_namespace() -> str:
+    try:
+        return (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 # How long to wait for another kubectl's lock on a kubeconfig before giving up.
@@ -270,9 +402,11 @@ def persist_auth_provider_config(origin: UserOrigin, values: Mapping[str, str]) 
     """Sets `values` in the user's `auth-provider.config` in its file; nothing else changes.
 
     The file is read again (it may have changed since we loaded it), locked the way client-go
-    locks it (`<file>.lock`, created exclusively) and replaced atomically with the same mode.
+    locks it (`<path as given>.lock`, created exclusively) and rewritten in place, as Go's
+    os.WriteFile does: the same inode, so a bind-mounted file, its owner, its mode, its hard
+    links and a symlink pointing at it all survive.
     """
-    target = os.path.realpath(origin.path)  # a symlinked kubeconfig stays a symlink
+    target = origin.path
     try:
         with _locked(target):
             with open(target, encoding="utf-8") as handle:
@@ -336,24 +470,18 @@ class _locked:
 
 
 def _replace(target: str, text: str) -> None:
-    """Writes `text` to `target` atomically (temp file in the same directory), keeping its mode."""
-    mode = stat.S_IMODE(os.stat(target).st_mode)
-    fd, temp = tempfile.mkstemp(
-        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    """Writes `text` over `target` in place (truncate, write, sync), keeping its inode."""
+    with open(target, "r+b") as handle:
+        handle.truncate(0)
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def in_cluster(environ: Mapping[str, str]) -> bool:
     """True when running in a pod, where kubectl falls back to the service account."""
-    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT_DIR / "token").exists()
+    return (
+        bool(environ.get("KUBERNETES_SERVICE_HOST"))
+        and bool(environ.get("KUBERNETES_SERVICE_PORT"))
+        and (SERVICE_ACCOUNT_DIR / "token").is_file()
+    )

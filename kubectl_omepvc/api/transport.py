@@ -1,77 +1,103 @@
-"""TLS and credentials for one kubeconfig context, straight onto urllib3.
+"""TLS and credentials for one kubeconfig context, straight onto urllib3, as client-go does it.
 
 Why not the official Python client: importing `kubernetes` costs about 200 ms (its generated
 models, requests and oauthlib), which alone would make every command several times slower than
 kubectl, and its 1,000 files would be most of the krew archive. What a kubeconfig context needs
 is small and well specified (client-go's `rest.Config`): a CA, a client certificate, a bearer
-token or token file, basic auth, an `exec` credential plugin, a proxy, and the one legacy
-`auth-provider` kubectl still has, `oidc` (module `api.oidc`, imported only for users who have
-one). kubectl 1.26 removed the `gcp` and `azure` auth-providers in favour of exec plugins; a
-user who still names one gets kubectl's advice.
+token or token file, basic auth, an `exec` credential plugin (`api.execplugin`), a proxy
+(`api.proxy`), and the one legacy `auth-provider` kubectl still has, `oidc` (`api.oidc`,
+imported only for users who have one). kubectl 1.26 removed the `gcp` and `azure`
+auth-providers in favour of exec plugins; a user who still names one gets kubectl's advice.
+
+client-go's rules kept here:
+- A server without a scheme is `http://`. Over plain http nothing of the user is used: no token,
+  no basic auth, no exec plugin, no oidc (impersonation headers are still sent).
+- Credentials, first match wins: a token (`token`, else `tokenFile`), basic auth (with a token:
+  refused), then the exec plugin, which runs only when there is no token, basic auth or client
+  certificate, or the oidc provider, whose token is not sent when a token or basic auth is.
+- A client key is never written to disk (a memory file; elsewhere a temp file removed at once).
+- A client certificate that an exec plugin renews replaces the connection pool; the old pool's
+  connections are closed, as client-go's connection tracker closes them.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import binascii
-import datetime
+import contextlib
 import functools
-import json
 import os
-import shutil
+import signal
 import ssl
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import urllib3
 
 from kubectl_omepvc import errors
-from kubectl_omepvc.api import kubeconfig
+from kubectl_omepvc.api import execplugin, kubeconfig, proxy
 
 if TYPE_CHECKING:
     from kubectl_omepvc.api.oidc import IdTokenSource
 
-EXEC_API_VERSIONS = (
-    "client.authentication.k8s.io/v1",
-    "client.authentication.k8s.io/v1beta1",
-)
+PoolFactory = Callable[[bytes | None], urllib3.PoolManager]
 
 
 class Transport:
-    """A connection pool to one API server plus the Authorization header for it."""
+    """A connection pool to one API server plus the headers that authenticate to it.
+
+    `connect()` gives the pool for the current client certificate, the Authorization header and
+    a marker of the credentials used; after a 401, `unauthorized(marker)` renews them once.
+    """
 
     def __init__(
         self,
         server: str,
-        pool: urllib3.PoolManager,
-        authorization: Callable[[], str | None],
-        on_unauthorized: Callable[[], bool] = lambda: False,
+        make_pool: PoolFactory,
+        authorization: Callable[[execplugin.Credential | None], str | None] = lambda _: None,
+        *,
+        client_cert: Callable[[execplugin.Credential | None], bytes | None] = lambda _: None,
+        exec_credentials: execplugin.ExecCredentials | None = None,
+        impersonation: list[tuple[str, str]] | None = None,
     ) -> None:
         self.server = server.rstrip("/")
-        self.pool = pool
+        self.make_pool = make_pool
         self.authorization = authorization
-        # Called after a 401; True when fresh credentials were obtained (worth one retry).
-        self.on_unauthorized = on_unauthorized
+        self.client_cert = client_cert
+        self.exec_credentials = exec_credentials
+        self.impersonation = impersonation or []
+        self._pool: urllib3.PoolManager | None = None
+        self._pool_cert: bytes | None = None
+        self._lock = threading.Lock()
 
+    @property
+    def pool(self) -> urllib3.PoolManager:
+        return self._pool_for(self.client_cert(self._exec_credential()))
 
-_temp_dirs: list[str] = []
+    def _exec_credential(self) -> execplugin.Credential | None:
+        return self.exec_credentials.credential() if self.exec_credentials else None
 
+    def _pool_for(self, cert: bytes | None) -> urllib3.PoolManager:
+        """The pool for the client certificate in force; a new one when it was rotated."""
+        with self._lock:
+            if self._pool is None or cert != self._pool_cert:
+                old, self._pool, self._pool_cert = self._pool, self.make_pool(cert), cert
+                if old is not None:
+                    old.clear()  # idle connections close now, busy ones when released
+            return self._pool
 
-def _private_file(data: bytes, suffix: str) -> str:
-    """Certificate or key bytes as a file readable only by us, removed at exit (ssl needs paths)."""
-    if not _temp_dirs:
-        _temp_dirs.append(tempfile.mkdtemp(prefix="kubectl-ome-pvc-"))
-        atexit.register(shutil.rmtree, _temp_dirs[0], True)
-    fd, path = tempfile.mkstemp(dir=_temp_dirs[0], suffix=suffix)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    return path
+    def connect(self) -> tuple[urllib3.PoolManager, str | None, object]:
+        used = self._exec_credential()  # one answer for both the certificate and the header
+        return self._pool_for(self.client_cert(used)), self.authorization(used), used
+
+    def unauthorized(self, used: object) -> bool:
+        """After a 401: True when the exec plugin gave new credentials (worth one retry)."""
+        if self.exec_credentials is None or not isinstance(used, execplugin.Credential):
+            return False
+        return self.exec_credentials.after_unauthorized(used)
 
 
 def _decode(data: str, what: str) -> bytes:
@@ -88,134 +114,90 @@ def _read(path: str, what: str) -> bytes:
         raise errors.ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
+def _data_or_file(entry: Mapping[str, Any], key: str) -> bytes | None:
+    """`<key>-data` (base64) before `<key>` (a file), as client-go's dataFromSliceOrFile."""
+    if entry.get(f"{key}-data"):
+        return _decode(entry[f"{key}-data"], f"{key}-data")
+    if entry.get(key):
+        return _read(str(entry[key]), key)
+    return None
+
+
+_FATAL_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def _key_file(pem: bytes) -> Iterator[str]:
+    """A path from which OpenSSL can read `pem` once, leaving nothing on disk.
+
+    Linux: an anonymous memory file. Elsewhere: a private temp file, removed before anything
+    else runs, with termination signals held back meanwhile so a SIGTERM cannot strand it.
+    """
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("kubectl-ome-pvc-client-key", getattr(os, "MFD_CLOEXEC", 0))
+        try:
+            os.write(fd, pem)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is not None:
+        mask(signal.SIG_BLOCK, _FATAL_SIGNALS)
+    try:
+        fd, path = tempfile.mkstemp(prefix="kubectl-ome-pvc-", suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+            yield path
+        finally:
+            os.unlink(path)
+    finally:
+        if mask is not None:
+            mask(signal.SIG_UNBLOCK, _FATAL_SIGNALS)
+
+
 def ssl_context(
-    cluster: Mapping[str, Any], cert: bytes | None, key: bytes | None
+    cluster: Mapping[str, Any], ca: bytes | None, cert_pem: bytes | None
 ) -> ssl.SSLContext:
-    """The TLS context for a kubeconfig cluster entry and an optional client certificate."""
+    """TLS for a cluster entry: its CA (else the system's) and an optional client certificate."""
     if cluster.get("insecure-skip-tls-verify"):
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif cluster.get("certificate-authority-data"):
-        cadata = _decode(cluster["certificate-authority-data"], "certificate-authority-data")
-        context = ssl.create_default_context(cadata=cadata.decode("utf-8", "replace"))
-    elif cluster.get("certificate-authority"):
-        ca = cluster["certificate-authority"]
-        _read(ca, "certificate-authority")  # a clear error for a missing file
-        context = ssl.create_default_context(cafile=ca)
+    elif ca is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as exc:
+            raise errors.ConfigError(
+                f"unable to load root certificates ({_ssl_reason(exc)})",
+                "certificate-authority must be PEM certificates; fix the kubeconfig or the flag",
+            ) from None
     else:
         context = ssl.create_default_context()
-    if cert and key:
+    if cert_pem:
         try:
-            context.load_cert_chain(_private_file(cert, ".crt"), _private_file(key, ".key"))
-        except ssl.SSLError as exc:
+            with _key_file(cert_pem) as path:
+                context.load_cert_chain(path)
+        except (ssl.SSLError, ValueError) as exc:
             raise errors.ConfigError(
-                f"the client certificate or key is not usable ({exc.reason})"
+                f"the client certificate or key is not usable ({_ssl_reason(exc)})",
+                "check client-certificate and client-key in the kubeconfig",
             ) from None
     return context
 
 
-class ExecCredentials:
-    """Runs a kubeconfig `exec` credential plugin and caches its answer until it expires."""
-
-    def __init__(
-        self, spec: Mapping[str, Any], cluster: Mapping[str, Any], environ: Mapping[str, str]
-    ):
-        self.spec = spec
-        self.cluster = cluster
-        self.environ = environ
-        self.token: str | None = None
-        self.cert: bytes | None = None
-        self.key: bytes | None = None
-        self.expires: float | None = None
-
-    def _input(self) -> dict[str, Any]:
-        interactive = (
-            self.spec.get("interactiveMode", "IfAvailable") != "Never" and sys.stdin.isatty()
-        )
-        spec: dict[str, Any] = {"interactive": interactive}
-        if self.spec.get("provideClusterInfo"):
-            info: dict[str, Any] = {"server": self.cluster.get("server")}
-            for key, name in (
-                ("tls-server-name", "tls-server-name"),
-                ("insecure-skip-tls-verify", "insecure-skip-tls-verify"),
-                ("certificate-authority-data", "certificate-authority-data"),
-                ("proxy-url", "proxy-url"),
-                ("extensions", "config"),
-            ):
-                if self.cluster.get(key) is not None:
-                    info[name] = self.cluster[key]
-            spec["cluster"] = info
-        return {
-            "apiVersion": self.spec.get("apiVersion", EXEC_API_VERSIONS[0]),
-            "kind": "ExecCredential",
-            "spec": spec,
-        }
-
-    def refresh(self) -> None:
-        command = self.spec.get("command")
-        if not command:
-            raise errors.ConfigError("the kubeconfig's exec plugin has no command")
-        api_version = self.spec.get("apiVersion")
-        if api_version not in EXEC_API_VERSIONS:
-            raise errors.ConfigError(
-                f"exec plugin apiVersion {api_version!r} is not supported",
-                f"use one of {', '.join(EXEC_API_VERSIONS)}",
-            )
-        env = dict(self.environ)
-        for item in self.spec.get("env") or []:
-            env[str(item.get("name"))] = str(item.get("value", ""))
-        env["KUBERNETES_EXEC_INFO"] = json.dumps(self._input())
-        interactive = self.spec.get("interactiveMode", "IfAvailable") != "Never"
-        try:
-            done = subprocess.run(
-                [command, *(self.spec.get("args") or [])],
-                env=env,
-                stdin=None if interactive and sys.stdin.isatty() else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                check=False,
-            )
-        except OSError as exc:
-            hint = self.spec.get("installHint") or "install it or fix the kubeconfig's exec command"
-            raise errors.ConfigError(
-                f"cannot run exec credential plugin {command!r} ({exc.strerror})",
-                str(hint).strip().splitlines()[0],
-            ) from None
-        if done.returncode != 0:
-            raise errors.ConfigError(
-                f"exec credential plugin {command!r} failed with exit code {done.returncode}"
-            )
-        try:
-            answer = json.loads(done.stdout)
-            status = answer["status"]
-        except (ValueError, KeyError, TypeError):
-            raise errors.ConfigError(
-                f"exec credential plugin {command!r} did not print an ExecCredential"
-            ) from None
-        self.token = status.get("token")
-        cert, key = status.get("clientCertificateData"), status.get("clientKeyData")
-        self.cert = cert.encode() if cert else None
-        self.key = key.encode() if key else None
-        if not self.token and not (self.cert and self.key):
-            raise errors.ConfigError(f"exec credential plugin {command!r} returned no credentials")
-        self.expires = _parse_time(status.get("expirationTimestamp"))
-
-    def fresh(self) -> None:
-        if self.expires is not None and time.time() >= self.expires - 10:
-            self.refresh()
-
-
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def _ssl_reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or exc).splitlines()[0][:120]
 
 
 def _pool(
-    cluster: Mapping[str, Any], context: ssl.SSLContext, environ: Mapping[str, str]
+    cluster: Mapping[str, Any], context: ssl.SSLContext | None, environ: Mapping[str, str]
 ) -> urllib3.PoolManager:
     options: dict[str, Any] = {"ssl_context": context, "retries": False, "maxsize": 8}
     if cluster.get("tls-server-name"):
@@ -225,31 +207,35 @@ def _pool(
         options["cert_reqs"] = "CERT_NONE"
         options["assert_hostname"] = False
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    proxy = cluster.get("proxy-url") or _environment_proxy(str(cluster.get("server", "")), environ)
-    if proxy:
-        if not str(proxy).startswith(("http://", "https://")):
-            raise errors.ConfigError(
-                f"proxy {proxy} is not supported (only http and https proxies)"
-            )
-        return urllib3.ProxyManager(str(proxy), **options)
-    return urllib3.PoolManager(**options)
+    via = proxy.for_server(
+        str(cluster.get("server") or ""), cluster.get("proxy-url") or None, environ
+    )
+    if via is None:
+        return urllib3.PoolManager(**options)
+    if via.startswith("socks5"):
+        return proxy.socks_manager(via, **options)
+    return urllib3.ProxyManager(via, **options)
 
 
-def _environment_proxy(server: str, environ: Mapping[str, str]) -> str | None:
-    """HTTPS_PROXY/NO_PROXY, as Go's http.ProxyFromEnvironment reads them for an https server."""
-    from urllib.parse import urlsplit
+def _escape_header_key(key: str) -> str:
+    """client-go's headerKeyEscape: bytes not legal in a header name (and `%`) as %XX."""
+    legal = set(b"!#$&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return "".join(chr(b) if b in legal else f"%{b:02X}" for b in key.encode())
 
-    host = urlsplit(server).hostname or ""
-    proxy = environ.get("HTTPS_PROXY") or environ.get("https_proxy")
-    if not proxy or host in ("localhost", "127.0.0.1", "::1"):
-        return None
-    no_proxy = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
-    for entry in (e.strip() for e in no_proxy.split(",")):
-        if entry == "*" or (
-            entry and (host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")))
-        ):
-            return None
-    return proxy
+
+def impersonation_headers(user: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The user's `as`, `as-uid`, `as-groups` and `as-user-extra` as Impersonate-* headers."""
+    headers: list[tuple[str, str]] = []
+    if user.get("as"):
+        headers.append(("Impersonate-User", str(user["as"])))
+    if user.get("as-uid"):
+        headers.append(("Impersonate-Uid", str(user["as-uid"])))
+    headers += [("Impersonate-Group", str(g)) for g in user.get("as-groups") or []]
+    extra = user.get("as-user-extra") or {}
+    for key, values in extra.items() if isinstance(extra, Mapping) else []:
+        for value in values if isinstance(values, list) else [values]:
+            headers.append((f"Impersonate-Extra-{_escape_header_key(str(key))}", str(value)))
+    return headers
 
 
 # Auth-providers kubectl 1.26 removed, and the exec plugin it tells their users to switch to.
@@ -300,6 +286,7 @@ def from_kubeconfig(
     config: Mapping[str, Any],
     environ: Mapping[str, str],
     user_origin: kubeconfig.UserOrigin | None = None,
+    stdin_is_terminal: Callable[[], bool] | None = None,
 ) -> Transport:
     """A transport for the single cluster/user/context left by `kubeconfig.resolve`.
 
@@ -309,87 +296,75 @@ def from_kubeconfig(
     cluster: dict[str, Any] = dict(config["clusters"][0]["cluster"])
     user: dict[str, Any] = dict(config["users"][0]["user"])
     server = str(cluster.get("server") or "")
-    if not server.startswith(("https://", "http://")):
-        server = "https://" + server
+    if "://" not in server:
+        server = "http://" + server  # client-go's default scheme when no TLS is configured
+    cluster["server"] = server
+    impersonation = impersonation_headers(user)
+    if not server.lower().startswith("https://"):
+        # client-go reads the user's credentials and TLS settings only for an https server.
+        plain = _pool(cluster, None, environ)  # no TLS: no CAs to load
+        return Transport(server, lambda _cert: plain, impersonation=impersonation)
 
-    id_tokens: IdTokenSource | None = None
-    if user.get("auth-provider"):
-        if user.get("exec"):
-            raise errors.ConfigError(
-                "the kubeconfig user has both an auth-provider and an exec plugin",
-                "keep only one of them",
-            )
-        id_tokens = _id_tokens(user["auth-provider"], environ, user_origin)
+    if cluster.get("insecure-skip-tls-verify") and (
+        cluster.get("certificate-authority") or cluster.get("certificate-authority-data")
+    ):
+        raise errors.ConfigError(
+            "specifying a root certificates file with the insecure flag is not allowed",
+            "drop --insecure-skip-tls-verify or the certificate-authority",
+        )
+    ca = _data_or_file(cluster, "certificate-authority")
+    cert, key = _data_or_file(user, "client-certificate"), _data_or_file(user, "client-key")
+    static_cert = cert + b"\n" + key if cert and key else None
 
-    cert = key = None
-    if user.get("client-certificate-data"):
-        cert = _decode(user["client-certificate-data"], "client-certificate-data")
-    elif user.get("client-certificate"):
-        cert = _read(user["client-certificate"], "client-certificate")
-    if user.get("client-key-data"):
-        key = _decode(user["client-key-data"], "client-key-data")
-    elif user.get("client-key"):
-        key = _read(user["client-key"], "client-key")
-
-    exec_credentials: ExecCredentials | None = None
-    if user.get("exec"):
-        exec_credentials = ExecCredentials(user["exec"], cluster, environ)
-        exec_credentials.refresh()
-        if exec_credentials.cert and exec_credentials.key:
-            cert, key = exec_credentials.cert, exec_credentials.key
-
-    pool = _pool(cluster, ssl_context(cluster, cert, key), environ)
-    token = user.get("token")
-    token_file = user.get("tokenFile")
+    token, token_file = user.get("token"), user.get("tokenFile")
     basic = None
-    if user.get("username") and user.get("password"):
-        pair = f"{user['username']}:{user['password']}".encode()
+    if user.get("username") or user.get("password"):
+        if token or token_file:
+            raise errors.ConfigError(
+                "the kubeconfig user has both a token and a username/password",
+                "keep only one way to authenticate",
+            )
+        pair = f"{user.get('username') or ''}:{user.get('password') or ''}".encode()
         basic = "Basic " + base64.b64encode(pair).decode()
+    if user.get("auth-provider") and user.get("exec"):
+        raise errors.ConfigError(
+            "the kubeconfig user has both an auth-provider and an exec plugin",
+            "keep only one of them",
+        )
+    id_tokens = (
+        _id_tokens(user["auth-provider"], environ, user_origin)
+        if user.get("auth-provider")
+        else None
+    )
+    exec_credentials = None
+    if user.get("exec") and not (token or token_file or basic or static_cert):
+        spec = user["exec"]
+        info = execplugin.cluster_info(cluster, ca) if spec.get("provideClusterInfo") else None
+        exec_credentials = execplugin.ExecCredentials(
+            spec, info, environ, *([stdin_is_terminal] if stdin_is_terminal else [])
+        )
 
-    def authorization() -> str | None:
-        if id_tokens is not None:
-            # client-go's oidc wrapper sets the header before any token or basic auth.
-            return f"Bearer {id_tokens.token()}"
-        if exec_credentials is not None:
-            exec_credentials.fresh()
-            if exec_credentials.token:
-                return f"Bearer {exec_credentials.token}"
+    def authorization(answer: execplugin.Credential | None) -> str | None:
         if token:
             return f"Bearer {token}"
         if token_file:
             return f"Bearer {_read(token_file, 'tokenFile').decode().strip()}"
-        return basic
+        if basic:
+            return basic
+        if answer is not None:
+            return f"Bearer {answer.token}" if answer.token else None
+        if id_tokens is not None:
+            return f"Bearer {id_tokens.token()}"
+        return None
 
-    def on_unauthorized() -> bool:
-        # client-go re-runs an exec plugin once when the server rejects a cached token; its
-        # oidc provider has no such hook (the id-token is only renewed once it expires).
-        if exec_credentials is None or not exec_credentials.token:
-            return False
-        exec_credentials.refresh()
-        return True
+    def client_cert(answer: execplugin.Credential | None) -> bytes | None:
+        return answer.cert_pem if answer is not None else static_cert
 
-    return Transport(server, pool, authorization, on_unauthorized)
-
-
-def in_cluster(environ: Mapping[str, str]) -> Transport:
-    """The pod's service account, as kubectl uses it when no kubeconfig exists."""
-    host = environ.get("KUBERNETES_SERVICE_HOST", "")
-    port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-    if ":" in host:
-        host = f"[{host}]"
-    cluster = {
-        "server": f"https://{host}:{port}",
-        "certificate-authority": str(kubeconfig.SERVICE_ACCOUNT_DIR / "ca.crt"),
-    }
-    pool = _pool(cluster, ssl_context(cluster, None, None), environ)
-
-    def authorization() -> str:
-        # Bound service-account tokens rotate on disk; read the current one each time.
-        return (
-            "Bearer "
-            + _read(str(kubeconfig.SERVICE_ACCOUNT_DIR / "token"), "service-account token")
-            .decode()
-            .strip()
-        )
-
-    return Transport(cluster["server"], pool, authorization)
+    return Transport(
+        server,
+        lambda pem: _pool(cluster, ssl_context(cluster, ca, pem), environ),
+        authorization,
+        client_cert=client_cert,
+        exec_credentials=exec_credentials,
+        impersonation=impersonation,
+    )

@@ -2,10 +2,9 @@
 
 Pure: nothing is read from the cluster. Without a subject it prints the roles; with
 `--bind-user`, `--bind-group` or `--bind-service-account` also the bindings (`--user` is
-kubectl's flag for the kubeconfig user, which every command accepts). `status` needs a
-ClusterRole (the model kinds, InferenceServices, nodes, claims and volumes, workloads, Jobs)
-and a Role in namespace `ome` (the model-agent's ConfigMaps and DaemonSet): tighter than one
-ClusterRole for both.
+kubectl's flag for the kubeconfig user, which every command accepts). Rules needed only in
+namespace `ome` (the model-agent's ConfigMaps and DaemonSet) go in a Role there, the rest in a
+ClusterRole. `--for patch` covers `diff` and `unpatch` too, for one `--strategy` or all.
 """
 
 from __future__ import annotations
@@ -18,17 +17,22 @@ from kubectl_omepvc.core import rbac
 from kubectl_omepvc.core.objects import render_stream
 from kubectl_omepvc.options import Output, connection_options, output_option
 
-RULES = {"status": rbac.STATUS_RULES}
+STRATEGIES = ("native", "policy", "deployment")
 
 
 @click.command("rbac")
 @click.option(
     "--for",
     "command_name",
-    type=click.Choice(sorted(RULES)),
+    type=click.Choice(rbac.COMMANDS),
     default="status",
     show_default=True,
-    help="The command to grant full output of.",
+    help="The command to grant: status, create (with verify), patch (with diff and unpatch), all.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    help="With --for patch or all: only this strategy's writes (default: every strategy's).",
 )
 @click.option(
     "--name",
@@ -47,21 +51,23 @@ RULES = {"status": rbac.STATUS_RULES}
 @connection_options  # unused (nothing is read), but every command accepts kubectl's flags
 def command(
     command_name: str,
+    strategy: str | None,
     name: str | None,
     user: str | None,
     group: str | None,
     service_account: str | None,
     output: str | None,
 ) -> None:
-    """Print the RBAC roles that give a command its full output (no cluster needed).
+    """Print the least-privilege RBAC roles for a command (no cluster needed).
 
-    `status` works with get/list/watch on ClusterBaseModels and BaseModels alone; these roles
-    add every other read it makes, so it prints no permission warnings. Pipe the output to
-    `kubectl apply -f -`.
+    `status` works with get/list/watch on ClusterBaseModels and BaseModels alone; its roles
+    add every other read it makes, so it prints no permission warnings. `create` also covers
+    `verify`; `patch` covers `diff` and `unpatch`. Pipe the output to `kubectl apply -f -`.
 
     \b
     Examples:
       kubectl ome-pvc rbac --bind-user jane | kubectl apply -f -
+      kubectl ome-pvc rbac --for patch --strategy policy --bind-group ml-platform
       kubectl ome-pvc rbac --bind-service-account monitoring:model-watch -o json
     """
     given = [flag for flag, value in (("--bind-user", user), ("--bind-group", group),
@@ -75,9 +81,14 @@ def command(
         subject = rbac.Subject(rbac.SubjectKind.GROUP, _not_empty(group, "--bind-group"))
     elif service_account is not None:
         subject = rbac.service_account(service_account)
-    objects = rbac.rbac_objects(
-        name or f"kubectl-ome-pvc-{command_name}", RULES[command_name], subject
-    )
+    if strategy and command_name not in ("patch", "all"):
+        raise click.UsageError("--strategy goes with --for patch or --for all")
+    from kubectl_omepvc.strategies import registry
+
+    strategy_rules = {found.name: found.rules for found in registry().values()}
+    rules = rbac.rules_for(command_name, strategy_rules, strategy)
+    default = f"kubectl-ome-pvc-{command_name}" + (f"-{strategy}" if strategy else "")
+    objects = rbac.rbac_objects(name or default, rules, subject)
     common.emit(render_stream(objects, output or Output.YAML.value))
 
 

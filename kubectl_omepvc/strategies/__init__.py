@@ -27,6 +27,7 @@ from kubectl_omepvc.core.capabilities import Capabilities
 
 # Re-exported: the strategy modules and their callers take these from here.
 from kubectl_omepvc.core.objects import strip_server_fields as strip_server_fields
+from kubectl_omepvc.core.rbac import Rule
 from kubectl_omepvc.core.served_model import ModelInfo as ModelInfo
 from kubectl_omepvc.core.served_model import workload_model_name as workload_model_name
 from kubectl_omepvc.options import DryRun
@@ -110,6 +111,9 @@ class Strategy(Protocol):
 
     name: str
     summary: str
+    # The RBAC rules its `patch` and `unpatch` need beyond `core.rbac.PATCH_RULES` (what
+    # `kubectl ome-pvc rbac --for patch --strategy NAME` prints; e2e proves each is needed).
+    rules: tuple[Rule, ...]
 
     def unavailable(self, caps: Capabilities) -> str | None:
         """Why this cluster cannot use the strategy, or None when it can."""

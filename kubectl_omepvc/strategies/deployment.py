@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kubectl_omepvc import errors
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core.capabilities import Capabilities
+from kubectl_omepvc.core.rbac import LWS, Rule
 from kubectl_omepvc.options import DryRun
 from kubectl_omepvc.strategies import (
     Job,
@@ -49,6 +50,11 @@ class Reverted(errors.PluginError):
 class DeploymentStrategy:
     name = NAME
     summary = "one-shot JSON Patch of the workloads (OME's controller reverts it)"
+    # What `patch` writes and `unpatch` undoes: the workloads themselves.
+    rules: tuple[Rule, ...] = (
+        Rule("apps", ("deployments",), ("patch",)),
+        Rule(LWS, ("leaderworkersets",), ("patch",)),
+    )
 
     def unavailable(self, caps: Capabilities) -> str | None:
         return None  # plain PATCH works everywhere; whether it lasts is another matter

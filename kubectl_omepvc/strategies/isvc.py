@@ -19,6 +19,7 @@ from kubectl_omepvc.core import isvc_route as core
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.capabilities import Capabilities
 from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.rbac import MODELS, Rule
 from kubectl_omepvc.options import DryRun
 from kubectl_omepvc.strategies import (
     NATIVE_RECORD_FORMAT,
@@ -51,6 +52,15 @@ def isvc_line(name: str) -> str:
 class IsvcStrategy:
     name = NAME
     summary = "the claim in the isvc's own spec, beside a path-less pvc:// copy of the model"
+    # What `patch` writes and `unpatch` undoes: the copy (found among the models, created,
+    # deleted with its last user), the copy's node label, the isvc (one PUT), its runtime when
+    # a multi-node isvc leaves OME's leader or worker to it.
+    rules: tuple[Rule, ...] = (
+        Rule(r.OME_GROUP, MODELS, ("get", "list", "create", "delete")),
+        Rule(r.OME_GROUP, ("inferenceservices",), ("update",)),
+        Rule(r.OME_GROUP, ("clusterservingruntimes", "servingruntimes"), ("get",)),
+        Rule("", ("nodes",), ("list", "patch")),
+    )
 
     def unavailable(self, caps: Capabilities) -> str | None:
         if caps.ome_resources and not caps.ome_served:

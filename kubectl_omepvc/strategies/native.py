@@ -22,6 +22,7 @@ from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core.capabilities import Capabilities
 from kubectl_omepvc.core.naming import ModelKind
+from kubectl_omepvc.core.rbac import MODELS, Rule
 from kubectl_omepvc.core.storage_uri import (
     PvcUriError,
     StorageScheme,
@@ -81,6 +82,12 @@ def points_at(
 class NativeStrategy:
     name = NAME
     summary = "a pvc:// model and the isvc pointed at it (OME mounts the claim itself)"
+    # What `patch` writes and `unpatch` undoes: the pvc:// model (applied, awaited, deleted)
+    # and the isvc pointed at it.
+    rules: tuple[Rule, ...] = (
+        Rule(r.OME_GROUP, MODELS, ("get", "list", "watch", "create", "patch", "delete")),
+        Rule(r.OME_GROUP, ("inferenceservices",), ("patch",)),
+    )
 
     def unavailable(self, caps: Capabilities) -> str | None:
         if caps.native_pvc:

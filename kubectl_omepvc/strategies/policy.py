@@ -22,6 +22,7 @@ from kubectl_omepvc.core import policy as core_policy
 from kubectl_omepvc.core import resources as r
 from kubectl_omepvc.core import transform
 from kubectl_omepvc.core.capabilities import Capabilities
+from kubectl_omepvc.core.rbac import ADMISSION, LWS, Rule
 from kubectl_omepvc.options import DryRun
 from kubectl_omepvc.strategies import (
     Job,
@@ -49,6 +50,14 @@ POLL = 0.2
 class PolicyStrategy:
     name = NAME
     summary = "a MutatingAdmissionPolicy rewrites the workloads on every write (lasts)"
+    # What `patch` writes and `unpatch` undoes: the policy and its binding; the workloads are
+    # patched in dry-run to see the policy take effect.
+    rules: tuple[Rule, ...] = (
+        Rule(ADMISSION, ("mutatingadmissionpolicies",), ("get", "create", "patch", "delete")),
+        Rule(ADMISSION, ("mutatingadmissionpolicybindings",), ("create", "delete")),
+        Rule("apps", ("deployments",), ("patch",)),
+        Rule(LWS, ("leaderworkersets",), ("patch",)),
+    )
 
     def unavailable(self, caps: Capabilities) -> str | None:
         if caps.mutating_policy_version:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +157,11 @@ def test_relative_paths_resolve_against_their_own_file(tmp_path: Path) -> None:
     b_doc["users"][0]["user"] = {
         "client-certificate": "certs/u.crt",
         "client-key": "/abs/u.key",
-        "exec": {"command": "./bin/helper", "apiVersion": "client.authentication.k8s.io/v1"},
+        "exec": {
+            "command": "./bin/helper",
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "interactiveMode": "Never",
+        },
     }
     b = write(tmp_path / "two" / "cfg", b_doc)
     resolved = kubeconfig.resolve(ConnectionOptions(), {"KUBECONFIG": f"{a}:{b}"})
@@ -167,7 +175,13 @@ def test_relative_paths_resolve_against_their_own_file(tmp_path: Path) -> None:
 
 def test_exec_command_without_slash_stays_a_path_lookup(tmp_path: Path) -> None:
     doc = config("c", {"c": ("cl", "u", None)})
-    doc["users"][0]["user"] = {"exec": {"command": "aws", "args": ["eks", "get-token"]}}
+    doc["users"][0]["user"] = {
+        "exec": {
+            "command": "aws",
+            "args": ["eks", "get-token"],
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+        }
+    }
     a = write(tmp_path / "a", doc)
     user = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(a)), {}).config["users"][0]["user"]
     assert user["exec"]["command"] == "aws"
@@ -184,7 +198,7 @@ def oidc_entry(name: str, refresh: str) -> dict[str, Any]:
         ([], ["u"], ConnectionOptions(), ("b", "u")),
         (["u"], ["u"], ConnectionOptions(), ("a", "u")),
         (["u"], ["other"], ConnectionOptions(user="other"), ("b", "other")),
-        (["u"], [], ConnectionOptions(token="t"), None),
+        (["u"], [], ConnectionOptions(token="t"), ("a", "u")),
         ([], [], ConnectionOptions(), None),
     ],
     ids=["second-file", "first-definition-wins", "user-flag", "token-flag", "undefined-user"],
@@ -277,3 +291,278 @@ def test_persist_names_an_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(errors.ConfigError, match="cannot save the refreshed OIDC tokens to"):
         kubeconfig.persist_auth_provider_config(origin, {"id-token": "x"})
     assert list(tmp_path.iterdir()) == []
+
+
+def resolve_user(tmp_path: Path, user: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    doc = config("c", {"c": ("cl", "u", None)})
+    doc["users"][0]["user"] = user
+    a = write(tmp_path / "a", doc)
+    resolved = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(a), **flags), {})
+    found: dict[str, Any] = resolved.config["users"][0]["user"]
+    return found
+
+
+def resolve_cluster(tmp_path: Path, cluster: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    doc = config("c", {"c": ("cl", "u", None)})
+    doc["clusters"][0]["cluster"].update(cluster)
+    a = write(tmp_path / "a", doc)
+    resolved = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(a), **flags), {})
+    found: dict[str, Any] = resolved.config["clusters"][0]["cluster"]
+    return found
+
+
+IMPERSONATING = {
+    "token": "t",
+    "as": "someone-else",
+    "as-groups": ["g1"],
+    "as-uid": "7",
+    "as-user-extra": {"k": ["v"]},
+}
+
+
+def test_kubeconfig_impersonation_is_kept(tmp_path: Path) -> None:
+    assert resolve_user(tmp_path, IMPERSONATING) == IMPERSONATING
+
+
+def test_impersonation_flags_override_the_kubeconfig_field_by_field(tmp_path: Path) -> None:
+    user = resolve_user(tmp_path, IMPERSONATING, impersonate="jane", impersonate_groups=("a", "b"))
+    assert user == {**IMPERSONATING, "as": "jane", "as-groups": ["a", "b"]}
+    user = resolve_user(tmp_path, IMPERSONATING, impersonate_uid="8")
+    assert user == {**IMPERSONATING, "as-uid": "8"}
+
+
+@pytest.mark.parametrize(
+    ("user", "flags"),
+    [({"token": "t", "as-groups": ["g"]}, {}), ({"token": "t"}, {"impersonate_uid": "1"})],
+    ids=["kubeconfig-groups", "uid-flag"],
+)
+def test_impersonating_groups_or_uid_without_a_user_is_refused(
+    tmp_path: Path, user: dict[str, Any], flags: dict[str, Any]
+) -> None:
+    with pytest.raises(errors.ConfigError, match="impersonate a uid, groups or extra without"):
+        resolve_user(tmp_path, user, **flags)
+
+
+def test_token_flag_keeps_the_client_certificate(tmp_path: Path) -> None:
+    user = {"client-certificate": "/c.crt", "client-key": "/c.key", "as": "x"}
+    assert resolve_user(tmp_path, user, token="flag") == {**user, "token": "flag"}
+
+
+def test_token_flag_with_basic_auth_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(errors.ConfigError, match="more than one authentication method"):
+        resolve_user(tmp_path, {"username": "a", "password": "b"}, token="flag")
+
+
+def test_ca_flag_clears_insecure(tmp_path: Path) -> None:
+    cluster = resolve_cluster(
+        tmp_path,
+        {"insecure-skip-tls-verify": True, "certificate-authority-data": "eA=="},
+        certificate_authority="ca.crt",
+    )
+    assert cluster["insecure-skip-tls-verify"] is False
+    assert cluster["certificate-authority"] == str(Path("ca.crt").absolute())
+    assert "certificate-authority-data" not in cluster
+
+
+def test_insecure_flag_clears_the_ca(tmp_path: Path) -> None:
+    cluster = resolve_cluster(
+        tmp_path, {"certificate-authority-data": "eA=="}, insecure_skip_tls_verify=True
+    )
+    assert cluster["insecure-skip-tls-verify"] is True
+    assert "certificate-authority-data" not in cluster
+
+
+def test_ca_flag_with_insecure_flag_keeps_both_for_the_transport_to_refuse(
+    tmp_path: Path,
+) -> None:
+    cluster = resolve_cluster(
+        tmp_path, {}, certificate_authority="/ca.crt", insecure_skip_tls_verify=True
+    )
+    assert cluster["insecure-skip-tls-verify"] is True
+    assert cluster["certificate-authority"] == "/ca.crt"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, "kubeconfig.internal"),
+        ({"server": "https://other:6443"}, None),
+        ({"server": "https://other:6443", "tls_server_name": "flag"}, "flag"),
+        ({"tls_server_name": "flag"}, "flag"),
+    ],
+    ids=["kubeconfig", "server-drops-it", "server-and-flag", "flag"],
+)
+def test_server_flag_drops_tls_server_name(
+    tmp_path: Path, flags: dict[str, Any], expected: str | None
+) -> None:
+    cluster = resolve_cluster(tmp_path, {"tls-server-name": "kubeconfig.internal"}, **flags)
+    assert cluster.get("tls-server-name") == expected
+
+
+def test_relative_paths_resolve_against_the_symlinks_directory(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "home").mkdir()
+    doc = config("c", {"c": ("cl", "u", None)})
+    doc["clusters"][0]["cluster"]["certificate-authority"] = "ca.crt"
+    doc["users"][0]["user"] = {"client-certificate": "../pki/u.crt", "client-key": "u.key"}
+    real = write(tmp_path / "real" / "config", doc)
+    link = tmp_path / "home" / "config"
+    link.symlink_to(real)
+    resolved = kubeconfig.resolve(ConnectionOptions(kubeconfig=str(link)), {})
+    cluster = resolved.config["clusters"][0]["cluster"]
+    assert cluster["certificate-authority"] == str(tmp_path / "home" / "ca.crt")
+    user = resolved.config["users"][0]["user"]
+    assert user["client-certificate"] == str(tmp_path / "pki" / "u.crt")
+    assert user["client-key"] == str(tmp_path / "home" / "u.key")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"apiVersion": "client.authentication.k8s.io/v1"}, "must set interactiveMode"),
+        ({"apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Sometimes"},
+         "unknown interactiveMode 'Sometimes'"),
+        ({"apiVersion": "client.authentication.k8s.io/v1alpha1"}, "has apiVersion"),
+        ({"apiVersion": "client.authentication.k8s.io/v1beta1", "command": ""}, "has no command"),
+    ],
+    ids=["v1-without-mode", "unknown-mode", "old-version", "no-command"],
+)  # fmt: skip
+def test_exec_settings_checked_as_kubectl_checks_them(
+    tmp_path: Path, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(errors.ConfigError, match=message):
+        resolve_user(tmp_path, {"exec": {"command": "plugin", **spec}})
+
+
+def test_v1beta1_exec_without_interactive_mode_is_if_available(tmp_path: Path) -> None:
+    spec = {"command": "p", "apiVersion": "client.authentication.k8s.io/v1beta1"}
+    assert resolve_user(tmp_path, {"exec": spec})["exec"] == spec
+
+
+# -- in a pod without a kubeconfig -----------------------------------------------------------
+
+
+@pytest.fixture
+def pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    account = tmp_path / "sa"
+    account.mkdir()
+    (account / "token").write_text("sa-token")
+    (account / "ca.crt").write_text("ca")
+    (account / "namespace").write_text("sa-ns\n")
+    monkeypatch.setattr(kubeconfig, "SERVICE_ACCOUNT_DIR", account)
+    return {
+        "HOME": str(tmp_path / "home"),
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+    }
+
+
+def test_in_cluster_service_account(pod: dict[str, str]) -> None:
+    resolved = kubeconfig.resolve(ConnectionOptions(), pod)
+    assert resolved.config["clusters"][0]["cluster"] == {
+        "server": "https://10.0.0.1:443",
+        "certificate-authority": str(kubeconfig.SERVICE_ACCOUNT_DIR / "ca.crt"),
+    }
+    assert resolved.config["users"][0]["user"] == {
+        "tokenFile": str(kubeconfig.SERVICE_ACCOUNT_DIR / "token")
+    }
+    assert resolved.namespace == "sa-ns"
+
+
+def test_in_cluster_needs_the_port_and_a_token_file(pod: dict[str, str]) -> None:
+    no_port = {k: v for k, v in pod.items() if k != "KUBERNETES_SERVICE_PORT"}
+    with pytest.raises(errors.ConfigError, match="no kubeconfig found"):
+        kubeconfig.resolve(ConnectionOptions(), no_port)
+
+
+def test_in_cluster_token_and_ca_flags(pod: dict[str, str]) -> None:
+    opts = ConnectionOptions(token="flag", certificate_authority="/my/ca.crt", impersonate="bob")
+    resolved = kubeconfig.resolve(opts, pod)
+    assert resolved.config["clusters"][0]["cluster"]["certificate-authority"] == "/my/ca.crt"
+    assert resolved.config["users"][0]["user"] == {"token": "flag", "as": "bob"}
+
+
+def test_in_cluster_server_flag_leaves_the_service_account(pod: dict[str, str]) -> None:
+    resolved = kubeconfig.resolve(ConnectionOptions(server="https://elsewhere:6443"), pod)
+    assert server_of(resolved) == "https://elsewhere:6443"
+    assert resolved.config["users"][0]["user"] == {}
+
+
+@pytest.mark.parametrize(
+    ("environ", "flag", "expected"),
+    [({}, None, "sa-ns"), ({"POD_NAMESPACE": "pod-ns"}, None, "pod-ns"),
+     ({"POD_NAMESPACE": "pod-ns"}, "flag-ns", "flag-ns")],
+    ids=["service-account", "pod-namespace", "flag"],
+)  # fmt: skip
+def test_in_cluster_namespace(
+    pod: dict[str, str], environ: dict[str, str], flag: str | None, expected: str
+) -> None:
+    resolved = kubeconfig.resolve(ConnectionOptions(namespace=flag), {**pod, **environ})
+    assert resolved.namespace == expected
+
+
+@pytest.mark.parametrize("flag", ["context", "cluster", "user"])
+def test_in_cluster_unknown_kubeconfig_names_are_errors(pod: dict[str, str], flag: str) -> None:
+    with pytest.raises(errors.ConfigError, match=f'{flag} "nope" does not exist'):
+        opts = ConnectionOptions()
+        setattr(opts, flag, "nope")
+        kubeconfig.resolve(opts, pod)
+
+
+# -- refreshed OIDC tokens are written in place ------------------------------------------------
+
+
+def test_persist_keeps_the_inode_hard_links_and_owner(tmp_path: Path) -> None:
+    path = write(tmp_path / "cfg", {"users": [oidc_entry("me", "r1")]})
+    twin = tmp_path / "twin"
+    os.link(path, twin)
+    os.chown(path, 4321, 4321)
+    before = path.stat()
+    kubeconfig.persist_auth_provider_config(
+        kubeconfig.UserOrigin(str(path), "me"), {"refresh-token": "r2"}
+    )
+    after = path.stat()
+    assert (after.st_ino, after.st_uid, after.st_nlink) == (before.st_ino, 4321, 2)
+    assert "r2" in twin.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg", "twin"]
+
+
+def test_persist_locks_the_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = write(tmp_path / "real", {"users": [oidc_entry("me", "r1")]})
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    locks: list[str] = []
+    original = os.open
+
+    def spy(path: Any, flags: int, *args: Any) -> int:
+        if str(path).endswith(".lock"):
+            locks.append(str(path))
+        return original(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", spy)
+    kubeconfig.persist_auth_provider_config(
+        kubeconfig.UserOrigin(str(link), "me"), {"refresh-token": "r2"}
+    )
+    assert locks == [str(link) + ".lock"]
+    assert link.is_symlink()
+    assert "r2" in real.read_text()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root for a bind mount"
+)
+def test_persist_into_a_bind_mounted_kubeconfig(tmp_path: Path) -> None:
+    source = write(tmp_path / "source", {"users": [oidc_entry("me", "r1")]})
+    mounted = write(tmp_path / "mounted", {})
+    script = (
+        "from kubectl_omepvc.api import kubeconfig\n"
+        f"kubeconfig.persist_auth_provider_config(kubeconfig.UserOrigin({str(mounted)!r}, 'me'),"
+        " {'refresh-token': 'r2'})\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", 'mount --bind "$1" "$2" && exec "$3" -c "$4"', "sh",
+         str(source), str(mounted), sys.executable, script],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "r2" in source.read_text()  # written through the mount, into the same file

@@ -487,8 +487,9 @@ def test_refreshed_tokens_are_saved_to_the_file_defining_the_user(
     resolved = kubeconfig.resolve(ConnectionOptions(), env)
     assert resolved.user_origin == kubeconfig.UserOrigin(str(owner), "alice")
     t = transport.from_kubeconfig(resolved.config, env, resolved.user_origin)
-    assert t.authorization() == f"Bearer {new}"
-    assert t.on_unauthorized() is False  # client-go's oidc provider does not retry a 401
+    _pool, header, used = t.connect()
+    assert header == f"Bearer {new}"
+    assert t.unauthorized(used) is False  # client-go's oidc provider does not retry a 401
 
     assert other.read_bytes() == before[other][0]
     expected = yaml.safe_load(before[owner][0])
@@ -502,7 +503,7 @@ def test_refreshed_tokens_are_saved_to_the_file_defining_the_user(
     # The next run finds the saved id-token good and asks the issuer nothing.
     again = kubeconfig.resolve(ConnectionOptions(), env)
     t2 = transport.from_kubeconfig(again.config, env, again.user_origin)
-    assert t2.authorization() == f"Bearer {new}"
+    assert t2.connect()[1] == f"Bearer {new}"
     assert len(issuer.requests) == 2
 
 
@@ -514,5 +515,5 @@ def test_failed_refresh_leaves_the_kubeconfig_alone(issuer: Issuer, tmp_path: Pa
     resolved = kubeconfig.resolve(ConnectionOptions(), env)
     t = transport.from_kubeconfig(resolved.config, env, resolved.user_origin)
     with pytest.raises(errors.ConfigError, match="invalid_grant"):
-        t.authorization()
+        t.connect()
     assert b.read_bytes() == before

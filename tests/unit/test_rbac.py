@@ -96,7 +96,7 @@ def test_command_json_without_a_subject_lists_the_roles() -> None:
          "--bind-user and --bind-group were both given"),
         (["--bind-service-account", "nocolon"], 1, "is not NAMESPACE:NAME"),
         (["--name", "Bad_Name"], 1, "role name 'Bad_Name'"),
-        (["--for", "create"], 2, "Invalid value for '--for'"),
+        (["--for", "delete"], 2, "Invalid value for '--for'"),
     ],
     ids=["two-subjects", "service-account-form", "bad-name", "unknown-command"],
 )  # fmt: skip
@@ -105,3 +105,85 @@ def test_command_refusals(args: list[str], code: int, message: str) -> None:
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert result.stdout == ""
+
+
+# -- rules per command and strategy ----------------------------------------------------------
+
+
+def verbs_of(rules: tuple[rbac.Rule, ...]) -> dict[tuple[str, str, str | None], set[str]]:
+    found: dict[tuple[str, str, str | None], set[str]] = {}
+    for rule in rules:
+        for resource in rule.resources:
+            found.setdefault((rule.group, resource, rule.namespace), set()).update(rule.verbs)
+    return found
+
+
+def test_merge_unions_verbs_and_regroups_resources() -> None:
+    merged = rbac.merge(
+        [rbac.Rule("", ("pods", "events"), ("list",))],
+        [rbac.Rule("", ("pods",), ("get", "list")), rbac.Rule("", ("events",), ("get",))],
+        [rbac.Rule("apps", ("daemonsets",), ("list",), "ome")],
+    )
+    assert merged == (
+        rbac.Rule("", ("pods", "events"), ("get", "list")),
+        rbac.Rule("apps", ("daemonsets",), ("list",), "ome"),
+    )
+
+
+def test_create_covers_verify() -> None:
+    rules = rbac.rules_for("create", {})
+    assert verbs_of(rules)[("", "pods/log", None)] == {"get"}
+    assert {"create", "patch", "delete"} <= verbs_of(rules)[("", "persistentvolumes", None)]
+
+
+@pytest.mark.parametrize("strategy", ["native", "policy", "deployment"])
+def test_patch_rules_per_strategy(strategy: str) -> None:
+    from kubectl_omepvc.strategies import registry
+
+    strategies = {s.name: s.rules for s in registry().values()}
+    one = verbs_of(rbac.rules_for("patch", strategies, strategy))
+    every = verbs_of(rbac.rules_for("patch", strategies))
+    assert all(verbs <= every[key] for key, verbs in one.items())
+    writes = {k for k, v in one.items() if v & {"create", "patch", "delete"}}
+    expected = {
+        "native": {("ome.io", "inferenceservices", None), ("ome.io", "basemodels", None),
+                   ("ome.io", "clusterbasemodels", None)},
+        "policy": {("admissionregistration.k8s.io", "mutatingadmissionpolicies", None),
+                   ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings", None),
+                   ("apps", "deployments", None),
+                   ("leaderworkerset.x-k8s.io", "leaderworkersets", None)},
+        "deployment": {("apps", "deployments", None),
+                       ("leaderworkerset.x-k8s.io", "leaderworkersets", None)},
+    }[strategy]  # fmt: skip
+    assert writes == expected
+
+
+def test_all_is_every_command() -> None:
+    from kubectl_omepvc.strategies import registry
+
+    strategies = {s.name: s.rules for s in registry().values()}
+    every = verbs_of(rbac.rules_for("all", strategies))
+    for command in ("status", "create", "patch"):
+        for key, verbs in verbs_of(rbac.rules_for(command, strategies)).items():
+            assert verbs <= every[key], (command, key)
+
+
+def test_without_removes_exactly_one_permission() -> None:
+    rules = (rbac.Rule("", ("pods", "events"), ("get", "list")),)
+    assert verbs_of(rbac.without(rules, 0, "list", "pods")) == {
+        ("", "events", None): {"get", "list"},
+        ("", "pods", None): {"get"},
+    }
+
+
+def test_rbac_for_patch_with_a_strategy_is_named_after_both() -> None:
+    result = run("--for", "patch", "--strategy", "policy")
+    assert result.exit_code == 0, result.output
+    names = {doc["metadata"]["name"] for doc in yaml.safe_load_all(result.output)}
+    assert names == {"kubectl-ome-pvc-patch-policy"}
+
+
+def test_rbac_strategy_needs_patch() -> None:
+    result = run("--for", "create", "--strategy", "policy")
+    assert result.exit_code == 2
+    assert "--strategy goes with --for patch" in result.output
