@@ -380,12 +380,9 @@ def ours(client: Client, kind: ModelKind, name: str, namespace: str | None) -> b
 
 
 def labelled_nodes(client: Client, key: str) -> list[str]:
-    """Nodes carrying `key` (any value), sorted; none when nodes cannot be listed."""
-    try:
-        found = client.list(r.NODES, label_selector=key)
-        return sorted(str(n["metadata"]["name"]) for n in found)
-    except errors.Forbidden:
-        return []
+    """Nodes carrying `key` (any value), sorted. Not being allowed to list them is an error:
+    the labels would stay behind unseen."""
+    return sorted(str(n["metadata"]["name"]) for n in client.list(r.NODES, label_selector=key))
 
 
 def to_native(
