@@ -354,3 +354,38 @@ def test_an_upgraded_ome_turns_the_isvc_route_native_in_one_step(
     back = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
     assert back.exit_code == 0, back.output
     assert isvc.get()["spec"] == spec_before
+
+
+def test_the_default_route_follows_the_servers_admission_api(
+    plugin: Plugin,
+    admin: Client,
+    namespace: str,
+    isvc: ome.Isvc,
+    local_claim: Obj,
+    cleanup_labels: None,
+) -> None:
+    """Without the MutatingAdmissionPolicy API (Kubernetes before 1.36 as shipped: run with
+    KUBE_VERSION=1.34.x LOCAL_CLUSTER_MUTATING_POLICY=off) the default is isvc, end to end;
+    with it, policy stays the default."""
+    from kubectl_omepvc.api import probe
+
+    expected = "policy" if probe.probe(admin).mutating_policy_version else "isvc"
+    ome.create_workload(isvc, ome.component_deployment(isvc))
+    before = isvc_state(isvc)
+    shown = json.loads(plugin("version", "-o", "json").stdout)
+    assert [r["name"] for r in shown["server"]["routes"] if r["default"]] == [expected]
+
+    diff = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM)
+    assert diff.exit_code == 1, diff.output
+    assert ("ome.io.v1beta1.InferenceService" in diff.stdout) is (expected == "isvc")
+
+    done = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--no-wait")
+    assert done.exit_code == 0, done.output
+    assert f"(strategy {expected})" in done.stderr
+    if expected == "isvc":
+        assert isvc.get()["spec"]["model"]["name"] == COPY
+        assert labelled(admin, copy_key(namespace)) == list(REACHING)
+    undone = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
+    assert undone.exit_code == 0, undone.output
+    assert isvc_state(isvc) == before
+    assert labelled(admin, copy_key(namespace)) == []
