@@ -340,8 +340,11 @@ def test_status_names_the_route_on_omes_own_workloads(
     copies: None,
 ) -> None:
     serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
-    patch(plugin, namespace, "llama")
-    wait_for("OME to serve the claim", engine_on_claim(admin, namespace, "llama"))
+    # --wait (the default): until OME has re-rendered the engine and its pods have rolled out
+    waited = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
+                    "--timeout", "150s")  # fmt: skip
+    assert waited.exit_code == 0, waited.output
+    assert engine_on_claim(admin, namespace, "llama")() is not None
     copy = f"{ready_model.name}-pvc"
     shown = plugin("status", copy, "-o", "json")
     assert shown.exit_code == 0, shown.output
