@@ -389,3 +389,37 @@ def test_the_default_route_follows_the_servers_admission_api(
     assert undone.exit_code == 0, undone.output
     assert isvc_state(isvc) == before
     assert labelled(admin, copy_key(namespace)) == []
+
+
+def test_the_printed_isvc_roles_suffice_for_a_fresh_user(
+    plugin: Plugin,
+    admin: Client,
+    namespace: str,
+    isvc: ome.Isvc,
+    local_claim: Obj,
+    cleanup_labels: None,
+) -> None:
+    """`rbac --for patch --strategy isvc`, bound to a new user: diff, patch and unpatch run
+    with no 403 (each permission's need is argued in IsvcStrategy.rules; the runtime read is
+    only needed by a multi-node isvc whose leader or worker the runtime alone defines)."""
+    from kubectl_omepvc.core import rbac
+    from tests.e2e.test_rbac_commands import fresh_user, granted, strategy_rules
+
+    ome.create_workload(isvc, ome.component_deployment(isvc))
+    before = isvc_state(isvc)
+    user = fresh_user()
+    rules = rbac.rules_for("patch", strategy_rules(), "isvc")
+    with granted(admin, user, rules):
+        for args, ok in (
+            (["diff", "llama", "--claim", CLAIM, "--strategy", "isvc"], 1),
+            (["patch", "llama", "--claim", CLAIM, "--strategy", "isvc", "--no-wait"], 0),
+            (["unpatch", "llama", "--no-wait"], 0),
+        ):
+            result = plugin(*args, "-n", namespace, "--as", user)
+            assert result.exit_code == ok, (args, result.output)
+            assert "forbidden" not in result.output.lower(), (args, result.output)
+            assert "cannot" not in result.stderr, (args, result.stderr)
+            if args[0] == "patch":
+                assert labelled(admin, copy_key(namespace)) == list(REACHING)
+    assert isvc_state(isvc) == before
+    assert labelled(admin, copy_key(namespace)) == []
