@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import Result
 
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import isvc_route, naming
@@ -52,6 +53,11 @@ def cleanup_labels(admin: Client, namespace: str) -> Iterator[None]:
         ome.label_nodes(admin, key, None, KWOK_NODES)
 
 
+def patch_isvc(plugin: Plugin, namespace: str, name: str, *extra: str) -> Result:
+    return plugin("patch", name, "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
+                  "--no-wait", *extra)  # fmt: skip
+
+
 def isvc_state(isvc: ome.Isvc) -> str:
     """What `unpatch` must give back byte for byte: spec, labels and annotations."""
     live = isvc.get()
@@ -59,21 +65,19 @@ def isvc_state(isvc: ome.Isvc) -> str:
     return json.dumps([live["spec"], meta.get("labels"), meta.get("annotations")])
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_patch_and_unpatch_round_trip(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     ome.create_workload(isvc, ome.component_deployment(isvc))
     before = isvc_state(isvc)
     key = copy_key(namespace)
     sub_path = f"{namespace}/{SERVED_MODEL}"
 
-    result = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                    "--no-wait")  # fmt: skip
+    result = patch_isvc(plugin, namespace, "llama")
     assert result.exit_code == 0, result.output
     assert f"basemodel.ome.io/{COPY} created" in result.stdout
     assert "inferenceservice.ome.io/llama configured" in result.stdout
@@ -95,8 +99,7 @@ def test_patch_and_unpatch_round_trip(
     # exactly the nodes the local volume is pinned to
     assert labelled(admin, key) == list(REACHING)
 
-    again = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                   "--no-wait")  # fmt: skip
+    again = patch_isvc(plugin, namespace, "llama")
     assert again.exit_code == 0, again.output
     assert "unchanged" in again.stdout
 
@@ -109,13 +112,12 @@ def test_patch_and_unpatch_round_trip(
     assert admin.get_or_none(r.BASE_MODELS, COPY, namespace) is None
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_dry_run_client_prints_what_gitops_should_commit_and_writes_nothing(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     ome.create_workload(isvc, ome.component_deployment(isvc))
     before = isvc_state(isvc)
@@ -158,13 +160,12 @@ def test_diff_shows_the_isvc_the_copy_and_the_labels(
     assert "v1.Node.gpu-node-3" not in out
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_two_isvcs_share_one_copy_until_the_last_goes(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     other = ome.create_isvc(admin, namespace, "llama-2", SERVED_MODEL, create_the_model=False)
     for served in (isvc, other):
@@ -172,8 +173,7 @@ def test_two_isvcs_share_one_copy_until_the_last_goes(
     key = copy_key(namespace)
     states = {s.name: isvc_state(s) for s in (isvc, other)}
     for name in ("llama", "llama-2"):
-        done = plugin("patch", name, "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                      "--no-wait")  # fmt: skip
+        done = patch_isvc(plugin, namespace, name)
         assert done.exit_code == 0, done.output
     assert other.get()["spec"]["model"]["name"] == COPY
     assert len([m for m in admin.list(r.BASE_MODELS, namespace)]) == 2  # original and one copy
@@ -192,13 +192,12 @@ def test_two_isvcs_share_one_copy_until_the_last_goes(
     assert isvc_state(other) == states["llama-2"]
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_leader_and_worker_of_a_multi_node_isvc_are_both_switched(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     live = isvc.get()
     live["spec"]["engine"]["leader"] = {"runner": {"name": "ome-container", "args": ["--lead"]}}
@@ -207,8 +206,7 @@ def test_leader_and_worker_of_a_multi_node_isvc_are_both_switched(
     ome.create_workload(isvc, ome.leader_worker_set(isvc))
     before = isvc_state(isvc)
 
-    result = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                    "--no-wait")  # fmt: skip
+    result = patch_isvc(plugin, namespace, "llama")
     assert result.exit_code == 0, result.output
     engine = isvc.get()["spec"]["engine"]
     for role in ("leader", "worker"):
@@ -240,13 +238,13 @@ def late_binding_class(admin: Client, namespace: str) -> Iterator[str]:
     admin.delete(r.STORAGE_CLASSES, name)
 
 
+@pytest.mark.usefixtures("cleanup_labels")
 def test_unknown_reach_labels_nothing_and_says_so(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
     late_binding_class: str,
-    cleanup_labels: None,
 ) -> None:
     """A claim that binds at its first pod: which nodes reach it is not known yet."""
     admin.create(
@@ -277,17 +275,15 @@ def test_unknown_reach_labels_nothing_and_says_so(
     assert named.exit_code == 0, named.output
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_status_names_the_route_and_explains_the_copy(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     ome.create_workload(isvc, ome.component_deployment(isvc))
-    done = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                  "--no-wait")  # fmt: skip
+    done = patch_isvc(plugin, namespace, "llama")
     assert done.exit_code == 0, done.output
     # a labelled node the local volume cannot be used on
     ome.label_nodes(admin, copy_key(namespace), "Ready", [KWOK_NODES[2]])
@@ -314,6 +310,7 @@ def test_version_lists_the_routes(plugin: Plugin) -> None:
     assert "Route isvc:" in text.stdout
 
 
+@pytest.mark.usefixtures("cleanup_labels")
 def test_an_upgraded_ome_turns_the_isvc_route_native_in_one_step(
     plugin: Plugin,
     cluster: Cluster,
@@ -321,7 +318,6 @@ def test_an_upgraded_ome_turns_the_isvc_route_native_in_one_step(
     namespace: str,
     pv_names: list[str],
     cluster_model: str,  # noqa: F811
-    cleanup_labels: None,
     request: pytest.FixtureRequest,
 ) -> None:
     isvc = ome.create_isvc(admin, namespace, "llama", cluster_model, kind=ModelKind.CLUSTER)
@@ -329,8 +325,7 @@ def test_an_upgraded_ome_turns_the_isvc_route_native_in_one_step(
     pv, _ = ome.create_local_claim(admin, namespace, CLAIM, nodes=REACHING)
     pv_names.append(pv["metadata"]["name"])
     spec_before = isvc.get()["spec"]
-    done = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                  "--no-wait")  # fmt: skip
+    done = patch_isvc(plugin, namespace, "llama")
     assert done.exit_code == 0, done.output
     copy = f"{cluster_model}-pvc"
     key = copy_key(namespace, copy, ModelKind.CLUSTER)
@@ -356,13 +351,12 @@ def test_an_upgraded_ome_turns_the_isvc_route_native_in_one_step(
     assert isvc.get()["spec"] == spec_before
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_the_default_route_follows_the_servers_admission_api(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     """Without the MutatingAdmissionPolicy API (Kubernetes before 1.36 as shipped: run with
     KUBE_VERSION=1.34.x LOCAL_CLUSTER_MUTATING_POLICY=off) the default is isvc, end to end;
@@ -391,13 +385,12 @@ def test_the_default_route_follows_the_servers_admission_api(
     assert labelled(admin, copy_key(namespace)) == []
 
 
+@pytest.mark.usefixtures("local_claim", "cleanup_labels")
 def test_the_printed_isvc_roles_suffice_for_a_fresh_user(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     isvc: ome.Isvc,
-    local_claim: Obj,
-    cleanup_labels: None,
 ) -> None:
     """`rbac --for patch --strategy isvc`, bound to a new user: diff, patch and unpatch run
     with no 403 (each permission's need is argued in IsvcStrategy.rules; the runtime read is

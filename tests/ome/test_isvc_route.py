@@ -141,15 +141,14 @@ def patch(plugin: Plugin, namespace: str, name: str, *extra: str) -> Any:
     return result
 
 
+@pytest.mark.usefixtures("claim", "copies")
 def test_omes_own_reconcile_serves_the_claim_and_keeps_it_through_isvc_changes(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     ready_model: ReadyModel,
     runtime: str,
-    claim: str,
     isvcs: list[str],
-    copies: None,
 ) -> None:
     before_engine = serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
     assert any("hostPath" in v for v in before_engine["spec"]["template"]["spec"]["volumes"])
@@ -216,6 +215,7 @@ def test_omes_own_reconcile_serves_the_claim_and_keeps_it_through_isvc_changes(
         admin.delete(real.RUNTIMES, other_runtime)
 
 
+@pytest.mark.usefixtures("claim", "copies")
 def test_agents_restarted_keep_the_copys_labels(
     plugin: Plugin,
     cluster: Cluster,
@@ -223,9 +223,7 @@ def test_agents_restarted_keep_the_copys_labels(
     namespace: str,
     ready_model: ReadyModel,
     runtime: str,
-    claim: str,
     isvcs: list[str],
-    copies: None,
 ) -> None:
     serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
     patch(plugin, namespace, "llama")
@@ -242,15 +240,14 @@ def test_agents_restarted_keep_the_copys_labels(
     assert undone.exit_code == 0, undone.output
 
 
+@pytest.mark.usefixtures("claim", "copies")
 def test_two_isvcs_share_one_copy(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     ready_model: ReadyModel,
     runtime: str,
-    claim: str,
     isvcs: list[str],
-    copies: None,
 ) -> None:
     for name in ("llama", "llama-b"):
         serve(admin, namespace, isvcs, name, ready_model.name, runtime)
@@ -278,14 +275,13 @@ def test_two_isvcs_share_one_copy(
     wait_for("the copy gone", lambda: admin.get_or_none(r.CLUSTER_BASE_MODELS, copy) is None)
 
 
+@pytest.mark.usefixtures("claim", "copies")
 def test_multi_node_leader_and_worker_are_both_switched(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     ready_model: ReadyModel,
-    claim: str,
     isvcs: list[str],
-    copies: None,
 ) -> None:
     runtime = f"kwok-mn-{real.run_id()}"
     real.create_runtime(admin, runtime, workers=1)
@@ -329,15 +325,14 @@ def test_multi_node_leader_and_worker_are_both_switched(
         admin.delete(real.RUNTIMES, runtime)
 
 
+@pytest.mark.usefixtures("claim", "copies")
 def test_status_names_the_route_on_omes_own_workloads(
     plugin: Plugin,
     admin: Client,
     namespace: str,
     ready_model: ReadyModel,
     runtime: str,
-    claim: str,
     isvcs: list[str],
-    copies: None,
 ) -> None:
     serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
     # --wait (the default): until OME has re-rendered the engine and its pods have rolled out
