@@ -172,13 +172,20 @@ def command(
                 f" (strategy {applied.strategy}, recorded on {applied.where})",
                 "run `kubectl ome-pvc unpatch` first to change the claim",
             )
-        if applied is not None and applied.strategy == "isvc" and chosen.name == "native":
-            # OME was upgraded: the copy is served natively, the isvc's own mount can go.
+        if applied is not None and applied.strategy == "isvc":
             record = isvc_record(isvc_obj)
             assert record is not None
-            outcome = isvc_strategy.to_native(client, isvc_obj, record, mode, common.note)
-            _report(outcome, output)
-            return
+            if chosen.name == "native":
+                # OME was upgraded: the copy is served natively, the isvc's own mount can go.
+                outcome = isvc_strategy.to_native(client, isvc_obj, record, mode, common.note)
+                _report(outcome, output)
+                return
+            if strategy in (None, "isvc"):
+                # Again: put back the copy's label on nodes that reach the claim and lack it.
+                settings = Settings(dry_run=mode, nodes=nodes, node_selector=node_selector)
+                outcome = isvc_strategy.relabel(client, isvc_obj, record, workloads, settings)
+                _report(outcome, output)
+                return
         # The same strategy runs again and finishes what an interrupted run left; another
         # strategy on top of a switched isvc would only fight it.
         if applied is not None and (applied.strategy != chosen.name or chosen.name == "native"):

@@ -252,9 +252,22 @@ def reach_of(
     client: Client, target: Target, named: tuple[str, ...], selector: str | None
 ) -> tuple[list[Obj], core.Reach]:
     """The nodes (as listed) and which of them reach the claim."""
+    return _reach(
+        client, target.claim_obj, list(target.workloads), target.model.label_key, named, selector
+    )
+
+
+def _reach(
+    client: Client,
+    claim: Obj,
+    workloads: list[Obj],
+    label_key: str,
+    named: tuple[str, ...],
+    selector: str | None,
+) -> tuple[list[Obj], core.Reach]:
     pv = None
-    volume = (target.claim_obj.get("spec") or {}).get("volumeName")
-    if volume and (target.claim_obj.get("status") or {}).get("phase") == "Bound":
+    volume = (claim.get("spec") or {}).get("volumeName")
+    if volume and (claim.get("status") or {}).get("phase") == "Bound":
         try:
             pv = client.get_or_none(r.PVS, str(volume))
         except errors.Forbidden:
@@ -263,16 +276,54 @@ def reach_of(
         nodes = list(client.list(r.NODES))
     except errors.Forbidden:
         nodes = []
-    pod_selectors = claims.remaining_selectors(list(target.workloads), target.model.label_key)
+    pod_selectors = claims.remaining_selectors(workloads, label_key)
     reach = core.reaching_nodes(
         nodes,
         pv,
-        target.claim_obj,
+        claim,
         pod_selectors,
         named,
         core.parse_node_selector(selector) if selector else None,
     )
     return nodes, reach
+
+
+def relabel(
+    client: Client,
+    isvc: Obj,
+    record: Mapping[str, Any],
+    workloads: list[Obj],
+    settings: Settings,
+) -> Outcome:
+    """`patch` again on the isvc route: the copy's label on each node that reaches the claim and
+    lacks it (lost to the agents' pass over a deleted copy of the same name, a node added since,
+    or a first run that could not tell which nodes reach the claim)."""
+    meta = isvc["metadata"]
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    key = str((record.get("labels") or {}).get("key") or "")
+    claim = client.get(r.PVCS, str(record["claim"]), namespace)
+    nodes, reach = _reach(client, claim, workloads, key, settings.nodes, settings.node_selector)
+    labels = core.labels_to_set(nodes, reach.nodes, key)
+    outcome = Outcome(NAME)
+    suffix = dry_run_suffix(settings.dry_run)
+    if not labels:
+        served = f"served from claim {record['claim']} (strategy isvc)"
+        nodes_said = f"no node labelled: {reach.unknown}" if reach.unknown else "its nodes labelled"
+        outcome.actions = [f"{isvc_line(name)} unchanged: {served}, {nodes_said}"]
+        return outcome
+    outcome.actions = [f"node/{n} labeled{suffix}" for n in labels]
+    outcome.objects = [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n, "labels": {key: core.READY}}}
+        for n in labels
+    ]
+    if settings.dry_run is DryRun.CLIENT:
+        return outcome
+    dry = [True] if settings.dry_run is DryRun.SERVER else [True, False]
+    for dry_run in dry:
+        for node in labels:
+            client.patch(r.NODES, node, core.label_patch(key, core.READY), content_type=MERGE,
+                         dry_run=dry_run)  # fmt: skip
+    return outcome
 
 
 ISVC = IsvcStrategy()

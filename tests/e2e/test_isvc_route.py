@@ -102,6 +102,12 @@ def test_patch_and_unpatch_round_trip(
     again = patch_isvc(plugin, namespace, "llama")
     assert again.exit_code == 0, again.output
     assert "unchanged" in again.stdout
+    # a label lost (say to the agents' pass over a deleted copy of the same name) comes back
+    ome.label_nodes(admin, key, None, [REACHING[1]])
+    healed = patch_isvc(plugin, namespace, "llama")
+    assert healed.exit_code == 0, healed.output
+    assert healed.stdout.strip() == f"node/{REACHING[1]} labeled"
+    assert labelled(admin, key) == list(REACHING)
 
     undone = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
     assert undone.exit_code == 0, undone.output
@@ -271,8 +277,14 @@ def test_unknown_reach_labels_nothing_and_says_so(
     assert labelled(admin, copy_key(namespace)) == []
     assert isvc.get()["spec"]["model"]["name"] == COPY
 
-    named = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
+    # patch again, naming the nodes: it labels them (and changes nothing else)
+    named = patch_isvc(plugin, namespace, "llama", "--node", KWOK_NODES[0])
     assert named.exit_code == 0, named.output
+    assert named.stdout.strip() == f"node/{KWOK_NODES[0]} labeled"
+    assert labelled(admin, copy_key(namespace)) == [KWOK_NODES[0]]
+    undone = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
+    assert undone.exit_code == 0, undone.output
+    assert labelled(admin, copy_key(namespace)) == []
 
 
 @pytest.mark.usefixtures("local_claim", "cleanup_labels")

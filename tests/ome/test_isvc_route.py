@@ -53,10 +53,10 @@ def isvcs(admin: Client, namespace: str) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def copies(admin: Client, ready_model: ReadyModel) -> Iterator[None]:
+def copies(admin: Client, ready_model: ReadyModel, namespace: str) -> Iterator[None]:
     """The copy outlives a failed test's namespace (cluster-scoped); its labels too."""
     yield
-    copy = f"{ready_model.name}-pvc"
+    copy = copy_of(ready_model.name, namespace)
     if admin.get_or_none(r.CLUSTER_BASE_MODELS, copy) is not None:
         real.delete_model(admin, copy)
     ome.label_nodes(admin, naming.cluster_model_label_key(copy), None, real.NODES)
@@ -134,9 +134,15 @@ def update_isvc(admin: Client, namespace: str, name: str, change: Callable[[Obj]
     raise AssertionError(f"could not update isvc {name}")
 
 
-def patch(plugin: Plugin, namespace: str, name: str, *extra: str) -> Any:
+def copy_of(model: str, namespace: str) -> str:
+    """A copy name of each test's own: an agent removes a deleted copy's labels a few seconds
+    later, so a copy of the same name made at once by the next test would lose them."""
+    return f"{model}-{namespace}"
+
+
+def patch(plugin: Plugin, namespace: str, name: str, model: str, *extra: str) -> Any:
     result = plugin("patch", name, "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                    "--no-wait", *extra)  # fmt: skip
+                    "--model-name", copy_of(model, namespace), "--no-wait", *extra)  # fmt: skip
     assert result.exit_code == 0, result.output
     return result
 
@@ -153,10 +159,10 @@ def test_omes_own_reconcile_serves_the_claim_and_keeps_it_through_isvc_changes(
     before_engine = serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
     assert any("hostPath" in v for v in before_engine["spec"]["template"]["spec"]["volumes"])
     before = isvc_state(admin, namespace, "llama")
-    copy = f"{ready_model.name}-pvc"
+    copy = copy_of(ready_model.name, namespace)
     key = naming.cluster_model_label_key(copy)
 
-    patch(plugin, namespace, "llama")
+    patch(plugin, namespace, "llama", ready_model.name)
     engine = wait_for("OME to serve the claim", engine_on_claim(admin, namespace, "llama"))
     pod = engine["spec"]["template"]["spec"]
     (container,) = [c for c in pod["containers"] if c["name"] == "ome-container"]
@@ -226,8 +232,8 @@ def test_agents_restarted_keep_the_copys_labels(
     isvcs: list[str],
 ) -> None:
     serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
-    patch(plugin, namespace, "llama")
-    key = naming.cluster_model_label_key(f"{ready_model.name}-pvc")
+    patch(plugin, namespace, "llama", ready_model.name)
+    key = naming.cluster_model_label_key(copy_of(ready_model.name, namespace))
     assert dict(real.nodes_labelled(admin, key)) == dict.fromkeys(READY_NODES, "Ready")
     restart_agents()
     # the agents wait ~25 s (jitter) before their first pass
@@ -252,10 +258,10 @@ def test_two_isvcs_share_one_copy(
     for name in ("llama", "llama-b"):
         serve(admin, namespace, isvcs, name, ready_model.name, runtime)
     states = {n: isvc_state(admin, namespace, n) for n in ("llama", "llama-b")}
-    copy = f"{ready_model.name}-pvc"
+    copy = copy_of(ready_model.name, namespace)
     key = naming.cluster_model_label_key(copy)
     for name in ("llama", "llama-b"):
-        patch(plugin, namespace, name)
+        patch(plugin, namespace, name, ready_model.name)
         wait_for(f"{name} on the claim", engine_on_claim(admin, namespace, name))
 
     first = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
@@ -293,7 +299,7 @@ def test_multi_node_leader_and_worker_are_both_switched(
             lambda: next(iter(admin.list(r.LEADER_WORKER_SETS, namespace)), None),
         )
         before = isvc_state(admin, namespace, "llama")
-        patch(plugin, namespace, "llama")
+        patch(plugin, namespace, "llama", ready_model.name)
         spec = admin.get(r.INFERENCE_SERVICES, "llama", namespace)["spec"]["engine"]
         assert {"leader", "worker"} <= set(spec)
 
@@ -336,11 +342,11 @@ def test_status_names_the_route_on_omes_own_workloads(
 ) -> None:
     serve(admin, namespace, isvcs, "llama", ready_model.name, runtime)
     # --wait (the default): until OME has re-rendered the engine and its pods have rolled out
+    copy = copy_of(ready_model.name, namespace)
     waited = plugin("patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc",
-                    "--timeout", "150s")  # fmt: skip
+                    "--model-name", copy, "--timeout", "150s")  # fmt: skip
     assert waited.exit_code == 0, waited.output
     assert engine_on_claim(admin, namespace, "llama")() is not None
-    copy = f"{ready_model.name}-pvc"
     shown = plugin("status", copy, "-o", "json")
     assert shown.exit_code == 0, shown.output
     item = json.loads(shown.stdout)
