@@ -533,10 +533,9 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
         for workload in service.workloads or ():
             if workload.mode is WorkloadMode.PENDING:
                 claim = m.claim.name if m.claim else None
+                # On the isvc route `patch` again labels the nodes that reach the claim.
                 step = (
-                    f"kubectl label node NODE {m.label_key}=Ready"  # nodes that reach the claim
-                    if service.route == ISVC_ROUTE
-                    else patch_command(service.namespace, service.name, claim)
+                    patch_command(service.namespace, service.name, claim)
                     if claim
                     else create_command(m, service.namespace)
                 )

@@ -517,3 +517,17 @@ def test_a_labelled_node_the_claim_cannot_reach_is_flagged() -> None:
     assert d.severity is Severity.WARNING
     assert "node-b carries" in d.message and "cannot reach claim team-a/models" in d.message
     assert d.next == f"kubectl label node node-b {COPY_LABEL}-"
+
+
+def test_isvc_route_pods_waiting_for_the_copys_label_point_to_patch_again() -> None:
+    engine = isvc_route_engine()
+    engine["spec"]["template"]["spec"]["nodeSelector"] = {COPY_LABEL: "Ready"}
+    engine["status"] = {"replicas": 1}
+    m = one(
+        f.cluster_base_model(COPY, uri="pvc://team-a:models/meta/llama"),
+        inference_services=[isvc_route_service()],
+        workloads=[engine],
+        nodes=[f.node("node-a")],
+    )
+    d = only(diagnoses.workloads_pending(m, RELEASED))
+    assert d.next == "kubectl ome-pvc patch llama -n team-a --claim models"
