@@ -1,5 +1,7 @@
 """Test switches: e2e tests need the local control plane and run only with --e2e.
 
+The tier in tests/ome (OME's real controllers, hack/ome) counts as e2e too.
+
 Under --e2e a skipped e2e test counts as a failure: CI must not pass on a suite that did not run.
 """
 
@@ -19,7 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "e2e" in item.path.parts:
+        if {"e2e", "ome"} & set(item.path.parts):
             item.add_marker(pytest.mark.e2e)
     if config.getoption("--e2e"):
         return

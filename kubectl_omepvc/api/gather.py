@@ -177,7 +177,12 @@ def slim_isvc(obj: Obj) -> Obj:
     legacy = ((spec.get("predictor") or {}).get("model") or {}).get("baseModel")
     if legacy:
         kept["predictor"] = {"model": {"baseModel": legacy}}
-    return {"metadata": _meta(obj, "uid"), "spec": kept}
+    meta = _meta(obj, "uid")
+    # Only the plugin's record: it tells which route (native, isvc) switched the isvc.
+    record = ((obj.get("metadata") or {}).get("annotations") or {}).get(naming.ORIGINAL_ANNOTATION)
+    if record is not None:
+        meta["annotations"] = {naming.ORIGINAL_ANNOTATION: record}
+    return {"metadata": meta, "spec": kept}
 
 
 def _slim_pod_template(template: Any) -> Obj:

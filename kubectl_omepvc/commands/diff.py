@@ -8,6 +8,7 @@ manifests without a cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -142,6 +143,9 @@ def command(
     MutatingAdmissionPolicy and binding of `policy`, the pvc:// model and isvc change of
     `native`, the workloads' JSON Patches with their records.
 
+    With the isvc route (--strategy isvc, or where `patch` would pick it) the isvc itself
+    before and after, the copy model it would create and each node label it would set.
+
     Exit status: 0 no differences, 1 differences, 2 or more an error (as `kubectl diff`).
     -o json prints the objects and JSON Patches instead. KUBECTL_EXTERNAL_DIFF selects another
     diff program, run on two directories holding each object before and after.
@@ -149,6 +153,8 @@ def command(
     extras: list[Extra] = []
     try:
         if local:
+            if strategy == "isvc":
+                raise click.UsageError("--strategy isvc needs the cluster (not --local)")
             plans = _local(
                 isvc, claim, sub_path, filename, pv_root, model_path, model, opts, strategy
             )
@@ -257,6 +263,9 @@ def _cluster(
         applied = current_patch(client, isvc_obj, tuple(workloads), caps)
         check_switched(applied, chosen.name, isvc, client.namespace, claim)
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
+        if chosen.name == "isvc":
+            common.note(f"strategy {chosen.name}: {chosen.summary}")
+            return [], _isvc_extras(client, target)
         settings = Settings(dry_run=DryRun.CLIENT, model_name=model_name)
         outcome = chosen.run(Job(client, target, settings, common.note))
     except NothingToDo as done:
@@ -277,3 +286,24 @@ def _cluster(
         if chosen.name != "native" and all(p.workload is not workload for p in plans):
             common.note(f"{w.display(workload)} already serves its model from a claim")
     return plans, extras
+
+
+def _isvc_extras(client: Any, target: Any) -> list[Extra]:
+    """The isvc before and after, the copy model, and each node's label (what `patch
+    --strategy isvc` writes)."""
+    from kubectl_omepvc.core import isvc_route
+    from kubectl_omepvc.strategies import Settings
+    from kubectl_omepvc.strategies import isvc as route
+
+    planned = route.plan(client, target, Settings(), common.note)
+    clean = isvc_route.for_gitops
+    extras = [Extra(clean(target.isvc), clean(planned.isvc))]
+    if planned.copy is not None:
+        extras.append(Extra(None, planned.copy))
+    for node, value in planned.labels.items():
+        labels = {} if value is None else {planned.key: value}
+        before = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels}}
+        after = json.loads(json.dumps(before))
+        after["metadata"]["labels"][planned.key] = isvc_route.READY
+        extras.append(Extra(before, after))
+    return extras

@@ -74,7 +74,7 @@ def switch_options(func: F) -> F:
         "--strategy",
         type=click.Choice(STRATEGIES),
         default=None,
-        help="How to make the switch (default: the best this cluster offers, native then policy).",
+        help="How to make the switch (default: the best the cluster offers: native, policy, isvc).",
     )(func)
 
 
@@ -89,6 +89,19 @@ def switch_options(func: F) -> F:
     "--model-name",
     default=None,
     help="native: name of the pvc:// model to create (default: <model>-pvc).",
+)
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    metavar="NODE",
+    help="isvc: label these nodes for the copy (default: the nodes that reach the claim).",
+)
+@click.option(
+    "--node-selector",
+    default=None,
+    metavar="K=V[,K=V]",
+    help="isvc: label the nodes with these labels for the copy.",
 )
 @click.option(
     "--settle",
@@ -110,6 +123,8 @@ def command(
     strategy: str | None,
     sub_path: str | None,
     model_name: str | None,
+    nodes: tuple[str, ...],
+    node_selector: str | None,
     settle: float | None,
     wait: bool,
     timeout: float | None,
@@ -124,6 +139,10 @@ def command(
                   pvc:// models; nothing to patch or defend)
       policy      a MutatingAdmissionPolicy that rewrites the isvc's workloads on every write,
                   so OME's own reconcile keeps them on the claim
+      isvc        the claim's volume, mount and MODEL_PATH in the isvc's own spec, which
+                  names a path-less pvc:// copy of the model; its node label goes on the
+                  nodes that reach the claim (released OME on any Kubernetes, no admission
+                  object; on an OME that serves pvc://, `patch` turns it native)
       deployment  a one-shot JSON Patch of the workloads; OME's controller reverts it unless
                   it is stopped, so it is only used when named
 
@@ -134,7 +153,15 @@ def command(
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
-    from kubectl_omepvc.strategies import Job, NothingToDo, Settings, current_patch, select
+    from kubectl_omepvc.strategies import (
+        Job,
+        NothingToDo,
+        Settings,
+        current_patch,
+        isvc_record,
+        select,
+    )
+    from kubectl_omepvc.strategies import isvc as isvc_strategy
     from kubectl_omepvc.strategies.deployment import Reverted
     from kubectl_omepvc.strategies.native import wait_until_served
     from kubectl_omepvc.strategies.preflight import preflight
@@ -150,9 +177,29 @@ def command(
         workloads = w.find_workloads(client, isvc_obj, caps.leader_worker_set)
         chosen = select(caps, strategy)
         applied = current_patch(client, isvc_obj, tuple(workloads), caps)
+        if applied is not None and applied.claim == claim and applied.strategy == "isvc":
+            record = isvc_record(isvc_obj)
+            assert record is not None
+            if chosen.name == "native":
+                # OME was upgraded: the copy is served natively, the isvc's own mount can go.
+                outcome = isvc_strategy.to_native(client, isvc_obj, record, mode, common.note)
+                _report(outcome, output)
+                return
+            if strategy in (None, "isvc"):
+                # Again: put back the copy's label on nodes that reach the claim and lack it.
+                settings = Settings(dry_run=mode, nodes=nodes, node_selector=node_selector)
+                outcome = isvc_strategy.relabel(client, isvc_obj, record, workloads, settings)
+                _report(outcome, output)
+                return
         check_switched(applied, chosen.name, isvc, namespace, claim)
         target = preflight(client, isvc_obj, workloads, claim, sub_path, caps, common.note)
-        settings = Settings(dry_run=mode, model_name=model_name, settle=settle or 0.0)
+        settings = Settings(
+            dry_run=mode,
+            model_name=model_name,
+            settle=settle or 0.0,
+            nodes=nodes,
+            node_selector=node_selector,
+        )
         if wait and mode is DryRun.NONE:
             w.require_rollout_access(client, namespace, workloads)
     except KeyboardInterrupt:
@@ -176,11 +223,7 @@ def command(
     except NothingToDo as done:
         _already_switched(client, namespace, done.message, workloads, wait, timeout)
         return
-    if output:
-        common.emit(render_objects(outcome.objects, output))
-    else:
-        for line in outcome.actions:
-            common.emit(line)
+    _report(outcome, output)
     if mode is not DryRun.NONE:
         return
     where = f"{target.claim}/{target.sub_path}" if target.sub_path else target.claim
@@ -192,7 +235,7 @@ def command(
         return
     limit = timeout or 300.0
     try:
-        if outcome.strategy == "native":
+        if outcome.strategy in ("native", "isvc"):
             wait_until_served(client, target, limit, common.note)
         elif outcome.rollout:
             w.follow_rollouts(client, namespace, outcome.rollout, limit, common.note)
@@ -275,3 +318,11 @@ def _already_switched(
             w.follow_rollouts(client, namespace, [wl for wl, _ in unfinished], limit, common.note)
         except KeyboardInterrupt:
             common.interrupted("nothing was changed (the rollout goes on)")
+
+
+def _report(outcome: Any, output: str | None) -> None:
+    if output:
+        common.emit(render_objects(outcome.objects, output))
+    else:
+        for line in outcome.actions:
+            common.emit(line)

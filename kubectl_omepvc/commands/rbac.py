@@ -16,8 +16,7 @@ from kubectl_omepvc.commands import common
 from kubectl_omepvc.core import rbac
 from kubectl_omepvc.options import Output, connection_options, output_option
 from kubectl_omepvc.printers import render_stream
-
-STRATEGIES = ("native", "policy", "deployment")
+from kubectl_omepvc.strategies import ORDER as STRATEGIES
 
 
 @click.command("rbac")

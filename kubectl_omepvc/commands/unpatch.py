@@ -42,8 +42,10 @@ def command(
     """Serve an InferenceService's model from its hostPath again, as before `patch`.
 
     native: the isvc names its original model again (the pvc:// model is deleted if `patch`
-    created it and no other isvc uses it). policy: the policy and binding are deleted and each
-    workload restored exactly. deployment: each workload restored exactly.
+    created it and no other isvc uses it). isvc: the isvc as before, byte for byte where
+    `patch` changed it; the copy and its node labels go when no other isvc uses the copy.
+    policy: the policy and binding are deleted and each workload restored exactly.
+    deployment: each workload restored exactly.
     """
     from kubectl_omepvc.api import probe
     from kubectl_omepvc.api import workloads as w
@@ -51,6 +53,7 @@ def command(
     from kubectl_omepvc.core import policy as core_policy
     from kubectl_omepvc.core import resources as r
     from kubectl_omepvc.strategies import Outcome, deployment, isvc_record, native, policy
+    from kubectl_omepvc.strategies import isvc as isvc_strategy
 
     mode = DryRun(dry_run)
     client = common.connect(opts)
@@ -76,7 +79,8 @@ def command(
     if isvc_obj is not None and recorded:  # before the first write
         _warn_if_nowhere_to_run(client, isvc_obj)
     if isvc_obj is not None and record is not None:
-        outcomes.append(native.undo(client, isvc_obj, record, mode, common.note))
+        undo = isvc_strategy.undo if record["strategy"] == "isvc" else native.undo
+        outcomes.append(undo(client, isvc_obj, record, mode, common.note))
     if policy_obj is not None and version:
         outcomes.append(policy.undo(client, version, policy_obj, workloads, mode, common.note))
     else:

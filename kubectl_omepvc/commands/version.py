@@ -8,6 +8,7 @@ import click
 
 from kubectl_omepvc import __version__, errors, printers
 from kubectl_omepvc.commands import common
+from kubectl_omepvc.core.capabilities import Capabilities
 from kubectl_omepvc.options import ConnectionOptions, Output, connection_options, output_option
 
 
@@ -36,8 +37,38 @@ def render_text(info: dict[str, object]) -> str:
             f"LeaderWorkerSet: {'served' if server['leaderWorkerSet'] else 'not served'}",
             f"MutatingAdmissionPolicy: {server['mutatingAdmissionPolicy'] or 'none'}",
         ]
+        for route in server.get("routes") or []:
+            if route["available"]:
+                state = "default" if route["default"] else "available"
+                text = f"{state}: {route['summary']}"
+            else:
+                text = f"not possible: {route['reason']}"
+            lines.append(f"Route {route['name']}: {text}")
         lines += [f"Note: {n}" for n in server["notes"]]
     return "\n".join(lines)
+
+
+def routes(caps: Capabilities) -> list[dict[str, object]]:
+    """Each way `patch` can switch an isvc here: possible or why not, and which it picks."""
+    from kubectl_omepvc.strategies import Declined, registry, select
+
+    try:
+        default: str | None = select(caps).name
+    except Declined:
+        default = None
+    out: list[dict[str, object]] = []
+    for name, strategy in registry().items():
+        reason = strategy.unavailable(caps)
+        out.append(
+            {
+                "name": name,
+                "available": reason is None,
+                "default": name == default,
+                "reason": reason,
+                "summary": strategy.summary,
+            }
+        )
+    return out
 
 
 @click.command("version")
@@ -57,7 +88,8 @@ def command(opts: ConnectionOptions, client_only: bool, output: str | None) -> N
         from kubectl_omepvc.api import probe
 
         try:
-            info["server"] = probe.probe(common.connect(opts)).as_dict()
+            caps = probe.probe(common.connect(opts))
+            info["server"] = {**caps.as_dict(), "routes": routes(caps)}
         except errors.PluginError as exc:
             failure = exc
     if output == Output.JSON.value:

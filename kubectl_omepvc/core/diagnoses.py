@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from kubectl_omepvc.core import naming, storage_uri
 from kubectl_omepvc.core.agent import AgentRoot
 from kubectl_omepvc.core.durations import human_age
+from kubectl_omepvc.core.model_status import ISVC_ROUTE, ModelStatus, NodeState, WorkloadMode
 from kubectl_omepvc.core.model_status import Diagnosis as Diagnosis
-from kubectl_omepvc.core.model_status import ModelStatus, NodeState, WorkloadMode
 from kubectl_omepvc.core.model_status import Severity as Severity
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.core.storage_uri import StorageScheme
@@ -102,11 +102,33 @@ def _first_service(m: ModelStatus) -> tuple[str, str] | None:
 # -- pvc:// rules ------------------------------------------------------------------------------
 
 
+def _isvc_route_users(m: ModelStatus) -> list[str]:
+    """`ns/name` of each isvc that serves this model's claim from its own spec (isvc route)."""
+    return [
+        f"{s.namespace}/{s.name}"
+        for s in m.services or ()
+        if s.route == ISVC_ROUTE or any(w.strategy == ISVC_ROUTE for w in s.workloads or ())
+    ]
+
+
 def pvc_on_released_ome(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     """Released OME (no model conditions) never serves a pvc:// model: `patch` cannot help an
-    isvc on it either (its pods mount nothing). The way out is a hostPath model plus `patch`."""
+    isvc on it either (its pods mount nothing). The way out is a hostPath model plus `patch`.
+    On the isvc route that is by design: the isvc mounts the claim from its own spec."""
     if m.scheme is not StorageScheme.PVC or ctx.native_pvc:
         return []
+    users = _isvc_route_users(m)
+    if users:
+        return [
+            Diagnosis(
+                "pvc-isvc-route",
+                Severity.INFO,
+                f"{m.state or 'In_Transit'} is expected here: this OME does not serve pvc://"
+                " models itself (its agents skip them), and InferenceService"
+                f" {_names(users)} mount{'s' if len(users) == 1 else ''} the claim from"
+                " their own spec (kubectl-ome-pvc's isvc route)",
+            )
+        ]
     service = _first_service(m)
     claim = m.claim.name if m.claim else None
     base = (
@@ -496,7 +518,7 @@ def hashed_label_key(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
 
 def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     """Serving pods wait for a node labelled Ready for the model."""
-    if m.scheme is StorageScheme.PVC and not ctx.native_pvc:
+    if m.scheme is StorageScheme.PVC and not ctx.native_pvc and not _isvc_route_users(m):
         return []  # pvc_on_released_ome says what to do: `patch` alone cannot help here
     for service in m.services or ():
         for workload in service.workloads or ():
@@ -517,6 +539,9 @@ def workloads_pending(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
 def _unblock_command(m: ModelStatus, ctx: RuleContext, namespace: str, isvc: str) -> str:
     """What gets a model's pending serving pods going, as far as a command can."""
     if m.claim is not None:  # a pvc:// model
+        if f"{namespace}/{isvc}" in _isvc_route_users(m):
+            # On the isvc route `patch` again labels the nodes that reach the claim.
+            return patch_command(namespace, isvc, m.claim.name)
         return status_command(m) if ctx.native_pvc else edit_isvc_command(namespace, isvc)
     if (
         m.path and m.reported_ready
@@ -565,6 +590,44 @@ def rollout_stuck(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
     return []
 
 
+def isvc_route_can_go_native(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """After an OME upgrade the isvc route's own volume, mount and env can go."""
+    if not ctx.native_pvc or m.scheme is not StorageScheme.PVC:
+        return []
+    for service in m.services or ():
+        if service.route == ISVC_ROUTE:
+            claim = m.claim.name if m.claim else None
+            return [
+                Diagnosis(
+                    "isvc-route-can-go-native",
+                    Severity.INFO,
+                    "this OME serves pvc:// models itself: InferenceService"
+                    f" {service.namespace}/{service.name} can drop its own claim volume, mount"
+                    " and MODEL_PATH and the node labels (the native route), in one step",
+                    patch_command(service.namespace, service.name, claim),
+                )
+            ]
+    return []
+
+
+def labelled_node_unreachable(m: ModelStatus, ctx: RuleContext) -> list[Diagnosis]:
+    """A node labelled Ready for a pvc:// model that its claim's volume cannot be used on."""
+    stray = m.claim.unreachable_labelled if m.claim else ()
+    if not stray:
+        return []
+    return [
+        Diagnosis(
+            "labelled-node-unreachable",
+            Severity.WARNING,
+            f"node{'s' if len(stray) > 1 else ''} {_names(stray)} carr"
+            f"{'y' if len(stray) > 1 else 'ies'} {m.label_key}=Ready but cannot reach"
+            f" {_claim_text(m)} (its volume is pinned to other nodes): pods placed there"
+            " cannot mount it",
+            f"kubectl label node {stray[0]} {m.label_key}-",
+        )
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     pvc_on_released_ome,
     pvc_uri_invalid,
@@ -583,6 +646,8 @@ RULES: tuple[Rule, ...] = (
     workloads_pending,
     rollout_stuck,
     hashed_label_key,
+    isvc_route_can_go_native,
+    labelled_node_unreachable,
 )
 
 

@@ -60,11 +60,23 @@ def template_diff(
     Removed lines are red and added lines green when `color` is an enabled palette; headers
     are bold and hunk markers dim, as git shows them.
     """
+    return object_diff(name, before, after, color, labels, context)
+
+
+def object_diff(
+    name: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    color: Palette | None = None,
+    labels: tuple[str, str] = ("live", "patched"),
+    context: int = 3,
+) -> str:
+    """A unified YAML diff of two objects (None on one side: created or deleted)."""
     lines = difflib.unified_diff(
-        template_yaml(before).splitlines(),
-        template_yaml(after).splitlines(),
-        fromfile=f"{name} ({labels[0]})",
-        tofile=f"{name} ({labels[1]})",
+        template_yaml(before).splitlines() if before is not None else [],
+        template_yaml(after).splitlines() if after is not None else [],
+        fromfile=f"{name} ({labels[0] if before is not None else 'absent'})",
+        tofile=f"{name} ({labels[1] if after is not None else 'absent'})",
         n=context,
         lineterm="",
     )

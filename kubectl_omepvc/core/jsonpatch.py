@@ -240,9 +240,23 @@ def _record(change: transform.TemplateChange, strategy: str) -> dict[str, Any]:
 def read_record(workload: Mapping[str, Any]) -> dict[str, Any] | None:
     """The workload's `ome-pvc.io/original` record, or None when it has none."""
     raw = ((workload.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
-    if raw is None:
+    if raw is None or isvc_level(str(raw)):
         return None
     return parse_record(str(raw), workload_ref(workload))
+
+
+def isvc_level(raw: str) -> bool:
+    """Whether an annotation holds an isvc's record (strategy native or isvc), which OME copies
+    from the isvc onto every workload it renders: the workload itself was not patched."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return False
+    return (
+        isinstance(record, dict)
+        and "templates" not in record
+        and record.get("strategy") in ("native", "isvc")
+    )
 
 
 def parse_record(raw: str, where: str) -> dict[str, Any]:

@@ -21,6 +21,10 @@ from kubectl_omepvc.core.storage_uri import PvcUri, StorageScheme
 Obj = Mapping[str, Any]
 
 
+# The strategy name of the isvc route (patch --strategy isvc).
+ISVC_ROUTE = "isvc"
+
+
 class NodeState(str, enum.Enum):
     """A model's state on one node."""
 
@@ -228,6 +232,8 @@ class ClaimStatus:
     storage_class: str | None = None
     volume: str | None = None
     volume_node_affinity: Obj | None = None
+    # Nodes labelled Ready for the model that the volume's node affinity excludes.
+    unreachable_labelled: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -246,6 +252,7 @@ class ClaimStatus:
             "storageClass": self.storage_class,
             "volume": self.volume,
             "volumeNodeAffinity": self.volume_node_affinity,
+            "unreachableLabelledNodes": list(self.unreachable_labelled),
         }
 
 
@@ -263,6 +270,8 @@ class WorkloadUse:
     @property
     def description(self) -> str:
         if self.mode is WorkloadMode.PATCHED:
+            if self.strategy == ISVC_ROUTE:
+                return "pvc (isvc)"  # OME renders it from the isvc's own spec
             return f"pvc (patched by kubectl-ome-pvc: {self.strategy or 'unknown'})"
         return {
             WorkloadMode.HOST_PATH: "hostPath",
@@ -287,15 +296,22 @@ class WorkloadUse:
 
 @dataclasses.dataclass(frozen=True)
 class ServiceUse:
-    """An InferenceService that uses the model; `workloads` None when not readable."""
+    """An InferenceService that uses the model; `workloads` None when not readable; `route` the
+    strategy recorded on the isvc itself by kubectl-ome-pvc (native or isvc), if any."""
 
     namespace: str
     name: str
     workloads: tuple[WorkloadUse, ...] | None = None
+    route: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         workloads = None if self.workloads is None else [w.as_dict() for w in self.workloads]
-        return {"namespace": self.namespace, "name": self.name, "workloads": workloads}
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "route": self.route,
+            "workloads": workloads,
+        }
 
 
 @dataclasses.dataclass(frozen=True)

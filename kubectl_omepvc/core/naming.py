@@ -28,6 +28,8 @@ AGENT_CONFIGMAP_LABEL_SELECTOR = f"{AGENT_CONFIGMAP_LABEL}=true"
 
 # Set by this plugin on a workload it switched to a claim; the value is JSON with `strategy`.
 ORIGINAL_ANNOTATION = "ome-pvc.io/original"
+# The claim's volume in the pod specs of an isvc on the `isvc` route (its own spec carries it).
+ISVC_ROUTE_VOLUME = "ome-pvc-model"
 # OME's label naming the InferenceService on each workload it renders (and on their pods).
 ISVC_LABEL = "ome.io/inferenceservice"
 

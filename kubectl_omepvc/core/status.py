@@ -57,9 +57,12 @@ JSON schema (`StatusReport.as_dict()`, for `-o json|yaml`; keys are stable, new 
           exists: bool | null, phase: str | null, capacity: str | null,
           accessModes: [str], storageClass: str | null,
           volume: str | null,        # the bound PersistentVolume
-          volumeNodeAffinity: object | null}
+          volumeNodeAffinity: object | null,
+          unreachableLabelledNodes: [str]}   # labelled Ready, but the volume excludes them
       inferenceServices: null | [    # null: InferenceServices not readable
-          {namespace, name, workloads: null | [   # null: workloads not readable
+          {namespace, name,
+           route: native | isvc | null,   # the strategy recorded on the isvc itself
+           workloads: null | [            # null: workloads not readable
               {kind, name, mode: hostPath | pvc-patched | pvc-native |
                                  pending-node-selector | unknown,
                strategy: str | null, description: str,
@@ -78,6 +81,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kubectl_omepvc.core import naming, rollout, selectors, storage_uri
 from kubectl_omepvc.core.agent import agent_root
 from kubectl_omepvc.core.durations import human_age
+from kubectl_omepvc.core.model_status import ISVC_ROUTE as ISVC_ROUTE
 from kubectl_omepvc.core.model_status import ClaimStatus as ClaimStatus
 from kubectl_omepvc.core.model_status import Condition as Condition
 from kubectl_omepvc.core.model_status import Diagnosis as Diagnosis
@@ -407,9 +411,13 @@ def classify_workload(
         replicas = 1
     ready = _int(dig(workload, "status", "readyReplicas")) or 0
     annotations = dig(workload, "metadata", "annotations") or {}
+    strategy = None
     if naming.ORIGINAL_ANNOTATION in annotations:
+        # On the isvc route OME copies the isvc's record here; its pods still select the
+        # copy's node label, so they can be Pending on it.
         strategy = patch_strategy(annotations[naming.ORIGINAL_ANNOTATION])
-        return WorkloadUse(kind, name, WorkloadMode.PATCHED, strategy, replicas, ready)
+        if strategy != ISVC_ROUTE:
+            return WorkloadUse(kind, name, WorkloadMode.PATCHED, strategy, replicas, ready)
     specs = pod_specs(workload)
     if nodes_known and (replicas is None or ready < replicas):
         for spec in specs:
@@ -417,6 +425,10 @@ def classify_workload(
             if wanted is not None and wanted not in labelled.values():
                 return WorkloadUse(kind, name, WorkloadMode.PENDING, None, replicas, ready)
     volumes = [v for s in specs for v in s.get("volumes") or [] if isinstance(v, MAPPING)]
+    if strategy == ISVC_ROUTE or any(
+        v.get("name") == naming.ISVC_ROUTE_VOLUME and "persistentVolumeClaim" in v for v in volumes
+    ):
+        return WorkloadUse(kind, name, WorkloadMode.PATCHED, ISVC_ROUTE, replicas, ready)
     for volume in volumes:
         host = dig(volume, "hostPath", "path")
         if volume.get("name") == model_name or (path and host == path):
@@ -810,6 +822,9 @@ def _build_one(
         if scheme is StorageScheme.PVC and uri
         else None
     )
+    if claim is not None and claim.volume_node_affinity and nodes.known:
+        stray = _unreachable(label_key, nodes, claim.volume_node_affinity)
+        claim = dataclasses.replace(claim, unreachable_labelled=stray) if stray else claim
     fields: dict[str, Any] = dict(
         kind=kind,
         namespace=namespace,
@@ -849,6 +864,23 @@ def _build_one(
     return result
 
 
+def _unreachable(label_key: str, nodes: _NodeIndex, affinity: Obj) -> tuple[str, ...]:
+    """Nodes labelled `label_key=Ready` that a volume with this node affinity cannot be used on."""
+    terms = selectors.volume_terms({"spec": {"nodeAffinity": affinity}})
+    labelled = nodes.model_labels.get(label_key, {})
+    return tuple(
+        sorted(
+            node
+            for node, value in labelled.items()
+            if value == "Ready"
+            and terms
+            and not selectors.node_matches(
+                {"metadata": {"name": node, "labels": nodes.labels_of.get(node, {})}}, terms
+            )
+        )
+    )
+
+
 def _services_for(
     kind: ModelKind,
     namespace: str | None,
@@ -871,7 +903,9 @@ def _services_for(
                 with_rollout(classify_workload(w, name, path, label_key, labelled, nodes.known), w)
                 for w in services.workloads_of.get((ns, isvc_name), [])
             )
-        out.append(ServiceUse(ns, isvc_name, workloads))
+        record = (dig(isvc, "metadata", "annotations") or {}).get(naming.ORIGINAL_ANNOTATION)
+        route = patch_strategy(record) if record is not None else None
+        out.append(ServiceUse(ns, isvc_name, workloads, route))
     return tuple(out)
 
 

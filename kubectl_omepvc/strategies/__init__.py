@@ -3,6 +3,8 @@
 - `native`: a `pvc://` model and the isvc pointed at it (OME that serves `pvc://` itself);
 - `policy`: a MutatingAdmissionPolicy that rewrites the isvc's workloads on every write, so
   OME's own reconcile converges on the claim (released OME, Kubernetes with the policy API);
+- `isvc`: the claim in the isvc's own spec, beside a path-less `pvc://` copy of its model
+  (released OME on any Kubernetes: no admission object, node labels instead);
 - `deployment`: a one-shot JSON Patch of the workloads, which OME's controller reverts unless
   it is stopped (so it is used only when asked for by name).
 
@@ -36,7 +38,8 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 Log = Callable[[str], None]
 
-ORDER = ("native", "policy", "deployment")  # best first
+ORDER = ("native", "policy", "isvc", "deployment")  # best first
+ISVC_STRATEGIES = ("native", "isvc")  # recorded on the isvc itself
 
 
 class Declined(errors.InputError):
@@ -80,6 +83,8 @@ class Settings:
     dry_run: DryRun = DryRun.NONE
     model_name: str | None = None  # native: the pvc:// model's name
     settle: float = 15.0  # deployment: how long to watch for a revert
+    nodes: tuple[str, ...] = ()  # isvc: the nodes to label (--node)
+    node_selector: str | None = None  # isvc: the nodes to label (--node-selector)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,9 +124,9 @@ class Strategy(Protocol):
 
 def registry() -> dict[str, Strategy]:
     """name → strategy, best first (imported here so each module stays independent)."""
-    from kubectl_omepvc.strategies import deployment, native, policy
+    from kubectl_omepvc.strategies import deployment, isvc, native, policy
 
-    found: list[Strategy] = [native.NATIVE, policy.POLICY, deployment.DEPLOYMENT]
+    found: list[Strategy] = [native.NATIVE, policy.POLICY, isvc.ISVC, deployment.DEPLOYMENT]
     return {s.name: s for s in found}
 
 
@@ -171,7 +176,8 @@ NATIVE_RECORD_FORMAT = 1
 
 
 def isvc_record(isvc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The `native` record on an isvc (its `ome-pvc.io/original` annotation), or None."""
+    """The `native` or `isvc` record on an isvc (its `ome-pvc.io/original` annotation), or
+    None."""
     raw = ((isvc.get("metadata") or {}).get("annotations") or {}).get(jp.ANNOTATION)
     if raw is None:
         return None
@@ -179,7 +185,7 @@ def isvc_record(isvc: Mapping[str, Any]) -> dict[str, Any] | None:
         record = json.loads(str(raw))
     except ValueError:
         record = None
-    if not isinstance(record, dict) or record.get("strategy") != "native":
+    if not isinstance(record, dict) or record.get("strategy") not in ISVC_STRATEGIES:
         name = (isvc.get("metadata") or {}).get("name", "")
         raise errors.InputError(
             f"the {jp.ANNOTATION} annotation of inferenceservice {name} is not a record"
@@ -344,10 +350,10 @@ def current_patch(
     from kubectl_omepvc.core import resources as r
 
     meta = isvc.get("metadata") or {}
-    native = isvc_record(isvc)
-    if native is not None:
+    own = isvc_record(isvc)
+    if own is not None:
         return Applied(
-            "native", str(native.get("claim")), f"inferenceservice.ome.io/{meta['name']}"
+            str(own["strategy"]), str(own.get("claim")), f"inferenceservice.ome.io/{meta['name']}"
         )
     if caps.mutating_policy_version:
         name = core_policy.policy_name(str(meta["namespace"]), str(meta["name"]))

@@ -90,14 +90,18 @@ def cluster() -> Iterator[Cluster]:
         _local_cluster("build")
         _local_cluster("up")
         started = True
-    env = {
+    yield Cluster(kubeconfig, bin_dir, cluster_env(kubeconfig, bin_dir))
+    if started and not os.environ.get("KEEP_LOCAL_CLUSTER"):
+        _local_cluster("down")
+
+
+def cluster_env(kubeconfig: Path, bin_dir: Path) -> dict[str, str]:
+    """This process's environment pointed at one control plane and its kubectl."""
+    return {
         **{k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")},
         "KUBECONFIG": str(kubeconfig),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    yield Cluster(kubeconfig, bin_dir, env)
-    if started and not os.environ.get("KEEP_LOCAL_CLUSTER"):
-        _local_cluster("down")
 
 
 @pytest.fixture(scope="session")

@@ -590,3 +590,96 @@ def test_pvc_reason_without_a_readable_claim_says_so_in_placeholders(
 def test_scheme_diagnoses_exactly(model: dict[str, Any], message: str, next_: str) -> None:
     d = only(diagnoses.undownloadable_scheme(one(model), RELEASED))
     assert (d.message, d.next, d.severity) == (message, next_, Severity.ERROR)
+
+
+# -- the isvc route ----------------------------------------------------------------------------
+
+COPY = f"{CBM}-pvc"
+COPY_LABEL = naming.cluster_model_label_key(COPY)
+
+
+def isvc_route_service(namespace: str = "team-a", name: str = "llama") -> dict[str, Any]:
+    isvc = f.inference_service(namespace, name, COPY)
+    record = '{"format": 1, "strategy": "isvc", "claim": "models"}'
+    isvc["metadata"]["annotations"] = {naming.ORIGINAL_ANNOTATION: record}
+    return isvc
+
+
+def isvc_route_engine() -> dict[str, Any]:
+    """The engine OME renders for the copy: no model volume, the claim from the isvc's spec."""
+    engine = f.engine_deployment("llama", COPY, "/raid/models/meta/llama", namespace="team-a")
+    spec = engine["spec"]["template"]["spec"]
+    spec["volumes"] = [
+        {"name": naming.ISVC_ROUTE_VOLUME, "persistentVolumeClaim": {"claimName": "models"}}
+    ]
+    spec["containers"][0]["volumeMounts"][-1]["name"] = naming.ISVC_ROUTE_VOLUME
+    engine["status"] = {"replicas": 1, "readyReplicas": 1}
+    return engine
+
+
+def test_in_transit_of_an_isvc_route_copy_is_expected_not_an_error() -> None:
+    m = one(
+        f.cluster_base_model(COPY, uri="pvc://team-a:models/meta/llama", state="In_Transit"),
+        inference_services=[isvc_route_service()],
+        workloads=[isvc_route_engine()],
+        nodes=[f.node("node-a", {COPY_LABEL: "Ready"})],
+    )
+    assert "pvc-not-supported" not in codes(m)
+    d = next(d for d in m.diagnoses if d.code == "pvc-isvc-route")
+    assert d.severity is Severity.INFO
+    assert "In_Transit is expected" in d.message and "team-a/llama" in d.message
+    assert m.services is not None
+    (service,) = m.services
+    assert service.route == "isvc"
+    assert service.workloads is not None
+    assert [w.description for w in service.workloads] == ["pvc (isvc)"]
+
+
+def test_an_isvc_route_workload_is_recognised_by_its_volume_alone() -> None:
+    workload = isvc_route_engine()
+    use = status.classify_workload(workload, COPY, None, COPY_LABEL, {"node-a": "Ready"}, True)
+    assert (use.mode, use.strategy, use.description) == (
+        status.WorkloadMode.PATCHED,
+        "isvc",
+        "pvc (isvc)",
+    )
+
+
+def test_on_native_ome_the_isvc_route_can_turn_native() -> None:
+    m = one(
+        f.cluster_base_model(COPY, uri="pvc://team-a:models/meta/llama"),
+        inference_services=[isvc_route_service()],
+        native_pvc=True,
+    )
+    d = only(diagnoses.isvc_route_can_go_native(m, NATIVE))
+    assert d.next == "kubectl ome-pvc patch llama -n team-a --claim models"
+    assert diagnoses.isvc_route_can_go_native(m, RELEASED) == []
+
+
+def test_a_labelled_node_the_claim_cannot_reach_is_flagged() -> None:
+    m = one(
+        f.cluster_base_model(COPY, uri="pvc://team-a:models/meta/llama"),
+        inference_services=[isvc_route_service()],
+        nodes=[f.node("node-a", {COPY_LABEL: "Ready"}), f.node("node-b", {COPY_LABEL: "Ready"})],
+        pvcs=[f.pvc("team-a", "models", volume_name="pv-models")],
+        pvs=[f.pv("pv-models", nodes=("node-a",))],
+    )
+    assert m.claim is not None and m.claim.unreachable_labelled == ("node-b",)
+    d = only(diagnoses.labelled_node_unreachable(m, RELEASED))
+    assert d.severity is Severity.WARNING
+    assert "node-b carries" in d.message and "cannot reach claim team-a/models" in d.message
+    assert d.next == f"kubectl label node node-b {COPY_LABEL}-"
+
+
+def test_isvc_route_pods_waiting_for_the_copys_label_point_to_patch_again() -> None:
+    engine = isvc_route_engine()
+    engine["spec"]["template"]["spec"]["nodeSelector"] = {COPY_LABEL: "Ready"}
+    engine["status"] = {"replicas": 1}
+    m = one(
+        f.cluster_base_model(COPY, uri="pvc://team-a:models/meta/llama"),
+        inference_services=[isvc_route_service()],
+        workloads=[engine],
+        nodes=[f.node("node-a")],
+    )
+    d = only(diagnoses.workloads_pending(m, RELEASED))
+    assert d.next == "kubectl ome-pvc patch llama -n team-a --claim models"

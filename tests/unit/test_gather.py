@@ -771,3 +771,15 @@ def test_stream_overview_tunes_the_interpreter_and_restores_it() -> None:
     assert sys.getswitchinterval() == before
     assert gc.isenabled()
     gc.unfreeze()  # what the stream froze belongs to this test process, not to later tests
+
+
+def test_slimming_an_isvc_keeps_only_the_plugins_record_of_its_annotations() -> None:
+    isvc = f.inference_service("team-a", "llama", "m")
+    isvc["metadata"]["annotations"] = {
+        naming.ORIGINAL_ANNOTATION: '{"strategy": "isvc"}',
+        "kubectl.kubernetes.io/last-applied-configuration": "x" * 1000,
+    }
+    assert gather.slim_isvc(isvc)["metadata"]["annotations"] == {
+        naming.ORIGINAL_ANNOTATION: '{"strategy": "isvc"}'
+    }
+    assert "annotations" not in gather.slim_isvc(f.inference_service("a", "b", "m"))["metadata"]

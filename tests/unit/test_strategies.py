@@ -11,7 +11,7 @@ import pytest
 from kubectl_omepvc import errors
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import resources as r
-from kubectl_omepvc.core.capabilities import Capabilities
+from kubectl_omepvc.core.capabilities import OME_KINDS, Capabilities
 from kubectl_omepvc.core.naming import ModelKind
 from kubectl_omepvc.strategies import (
     ORDER,
@@ -37,6 +37,8 @@ NATIVE = Capabilities(native_pvc=True, mutating_policy_version="v1")
 POLICY_ONLY = Capabilities(native_pvc=False, mutating_policy_version="v1beta1")
 NOTHING = Capabilities(native_pvc=False, mutating_policy_version=None)
 UNKNOWN = Capabilities()
+RELEASED_OME = {k: True for k in OME_KINDS}
+NO_OME = Capabilities(native_pvc=False, ome_resources={k: False for k in OME_KINDS})
 
 
 def target(workloads: tuple[Obj, ...] = (), caps: Capabilities = POLICY_ONLY) -> Target:
@@ -58,7 +60,7 @@ def target(workloads: tuple[Obj, ...] = (), caps: Capabilities = POLICY_ONLY) ->
 
 def test_registry_holds_one_strategy_per_name_best_first() -> None:
     strategies = registry()
-    assert tuple(strategies) == ORDER == ("native", "policy", "deployment")
+    assert tuple(strategies) == ORDER == ("native", "policy", "isvc", "deployment")
     for name, strategy in strategies.items():
         assert strategy.name == name
         assert strategy.summary
@@ -66,33 +68,39 @@ def test_registry_holds_one_strategy_per_name_best_first() -> None:
 
 @pytest.mark.parametrize(
     ("caps", "expected"),
-    [(NATIVE, "native"), (POLICY_ONLY, "policy")],
-    ids=["native-pvc-ome", "policy-api-only"],
+    [
+        (NATIVE, "native"),
+        (POLICY_ONLY, "policy"),
+        (NOTHING, "isvc"),
+        (UNKNOWN, "isvc"),
+        (Capabilities(native_pvc=False, ome_resources=RELEASED_OME), "isvc"),
+    ],
+    ids=["native-pvc-ome", "policy-api-only", "released-ome-no-policy-api", "unknown", "1.34"],
 )
 def test_default_is_the_best_the_cluster_offers(caps: Capabilities, expected: str) -> None:
     assert select(caps).name == expected
 
 
-@pytest.mark.parametrize("caps", [NOTHING, UNKNOWN], ids=["neither", "unknown"])
-def test_deployment_alone_is_refused_unless_named(caps: Capabilities) -> None:
+def test_deployment_alone_is_refused_unless_named() -> None:
     with pytest.raises(Declined) as info:
-        select(caps)
+        select(NO_OME)
     assert "no durable strategy is possible" in info.value.message
-    said = "this OME does not serve" if caps.native_pvc is False else "cannot tell whether"
-    assert f"native: {said}" in info.value.message
+    assert "native: this OME does not serve" in info.value.message
     assert "policy: the server serves no MutatingAdmissionPolicy API" in info.value.message
+    assert "isvc: the server does not serve OME's" in info.value.message
     assert "--strategy deployment" in str(info.value.hint)
-    assert select(caps, "deployment").name == "deployment"
+    assert select(NO_OME, "deployment").name == "deployment"
 
 
 @pytest.mark.parametrize(
     ("caps", "requested", "reason", "hint"),
     [
         (POLICY_ONLY, "native", "does not serve pvc:// models", "use --strategy policy"),
-        (NOTHING, "native", "does not serve pvc:// models", "kubectl ome-pvc version"),
-        (NOTHING, "policy", "no MutatingAdmissionPolicy API", "kubectl ome-pvc version"),
+        (NOTHING, "native", "does not serve pvc:// models", "use --strategy isvc"),
+        (NOTHING, "policy", "no MutatingAdmissionPolicy API", "use --strategy isvc"),
+        (NO_OME, "isvc", "does not serve OME's", "kubectl ome-pvc version"),
     ],
-    ids=["native-on-released-ome", "native-on-bare", "policy-without-api"],
+    ids=["native-on-released-ome", "native-on-bare", "policy-without-api", "isvc-without-ome"],
 )
 def test_named_strategy_the_cluster_lacks_is_declined(
     caps: Capabilities, requested: str, reason: str, hint: str
@@ -302,3 +310,22 @@ def test_switch_patch_names_the_model_and_guards_the_version(field: str, spec: O
 )
 def test_is_reverted(make: Callable[[Obj], Obj], expected: bool) -> None:
     assert deployment_strategy.is_reverted(make(ome.deployment()), ome.MODEL) is expected
+
+
+def test_version_names_each_route_and_the_default_on_released_ome_without_policy_api() -> None:
+    from kubectl_omepvc.commands import version
+
+    caps = Capabilities(native_pvc=False, ome_resources=RELEASED_OME, server_version="v1.34.2")
+    routes = {r["name"]: r for r in version.routes(caps)}
+    assert [n for n, r in routes.items() if r["default"]] == ["isvc"]
+    assert routes["policy"]["available"] is False
+    assert "MutatingAdmissionPolicy" in str(routes["policy"]["reason"])
+    assert routes["native"]["available"] is False
+    text = version.render_text(
+        {
+            "client": {"version": "0", "python": "3"},
+            "server": {**caps.as_dict(), "routes": list(routes.values())},
+        }
+    )
+    assert "Route isvc: default: the claim in the isvc's own spec" in text
+    assert "Route policy: not possible: the server serves no MutatingAdmissionPolicy" in text
