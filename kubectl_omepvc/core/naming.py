@@ -28,6 +28,10 @@ AGENT_CONFIGMAP_LABEL_SELECTOR = f"{AGENT_CONFIGMAP_LABEL}=true"
 
 # Set by this plugin on a workload it switched to a claim; the value is JSON with `strategy`.
 ORIGINAL_ANNOTATION = "ome-pvc.io/original"
+# Set by this plugin on each pod template it switched to a claim, value the strategy. OME's
+# Update replaces the workload's metadata.annotations (and the record above with them); the
+# pod template is spec, which the policy rewrites on every write, so this mark stays.
+STRATEGY_ANNOTATION = "ome-pvc.io/strategy"
 # OME's label naming the InferenceService on each workload it renders (and on their pods).
 ISVC_LABEL = "ome.io/inferenceservice"
 

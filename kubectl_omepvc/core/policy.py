@@ -18,8 +18,10 @@ The mutations are `JSONPatch` (an apply configuration merges volumes by name and
 `spec.template` and the LeaderWorkerSet's leader and worker templates. Each finds the model
 volume by name and emits nothing (an empty list) unless that volume is there *and* still a
 hostPath, so a workload already on the claim, or no longer OME's, is left alone and
-reinvocation is a no-op. Names, claim, sub-path and label key are embedded only as CEL string
-literals (`cel_string`).
+reinvocation is a no-op. The same patch marks the pod template `ome-pvc.io/strategy: policy`,
+so what OME rewrites still says it is patched (OME's templates always have annotations; one
+without gets the map, the metadata being always there once the API server has defaulted it).
+Names, claim, sub-path and label key are embedded only as CEL string literals (`cel_string`).
 
 `failurePolicy: Fail` by default. The policy's scope is one isvc's workloads, so a failure
 blocks writes to those only; the plugin's own first write after creating the policy surfaces
@@ -275,6 +277,15 @@ def mutation_expression(
     parts = [volume]
     if sub_path:
         parts += [_mounts_expression(spec, otype, ptr, f, model, sub_path) for f in _CONTAINERS]
+    template = "object." + ".".join(fields)
+    annotations = "/" + "/".join(fields) + "/metadata/annotations"
+    marker = cel_string(annotations + "/" + jp.escape(jp.MARKER))
+    parts.append(
+        f"(has({template}.metadata) && has({template}.metadata.annotations)\n"
+        f'    ? [JSONPatch{{op: "add", path: {marker}, value: "policy"}}]\n'
+        f'    : [JSONPatch{{op: "add", path: {cel_string(annotations)},'
+        f' value: {{{cel_string(jp.MARKER)}: "policy"}}}}])'
+    )
     key = cel_string(label_key)
     parts.append(
         f"(has({spec}.nodeSelector) && {key} in {spec}.nodeSelector\n"

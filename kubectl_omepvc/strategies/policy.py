@@ -8,7 +8,9 @@ Order of writes, so a refusal changes nothing and OME never sees a window to rev
 4. each existing workload once, with the JSON Patch that also records what it replaced (the
    policy itself would rewrite any write, but the record makes `unpatch` exact).
 The policy carries the workloads' records too, for when OME's next full Update drops the
-workload's own annotation.
+workload's own annotation; the pod templates carry the mark `ome-pvc.io/strategy: policy`, which
+the policy writes again on each of OME's rewrites, so `status` tells a patched workload from
+one OME mounts a claim on natively without reading the policy.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class PolicyStrategy:
                 )
             ref = jp.workload_ref(workload)
             try:
-                ops = workload_ops(target, workload, NAME)
+                ops = marked_ops(target, workload)
             except transform.AlreadyPatched:
                 own = jp.read_record(workload)
                 if own is not None:
@@ -133,7 +135,7 @@ class PolicyStrategy:
             return outcome
 
         def ops_for(workload: Obj) -> list[jp.Operation]:
-            return workload_ops(target, workload, NAME)
+            return marked_ops(target, workload)
 
         # 1. everything as a server dry-run: RBAC or admission refusing any write stops here.
         try:
@@ -200,6 +202,11 @@ class PolicyStrategy:
             ) from None
         outcome.rollout = [o for o in outcome.objects if o.get("kind") == "Deployment"]
         return outcome
+
+
+def marked_ops(target: Target, workload: Obj) -> list[jp.Operation]:
+    """The switch, and the pod templates' mark the policy keeps writing on OME's rewrites."""
+    return workload_ops(target, workload, NAME) + jp.marker_ops(workload, NAME)
 
 
 def wait_until_effective(client: Client, target: Target, workload: Obj, log: Log) -> bool:

@@ -248,6 +248,9 @@ def test_mutations_cover_deployment_and_both_lws_templates() -> None:
         assert "c.volumeMounts.map(m, Object." not in code
         assert ".indexOf(S)" in code and ".lastIndexOf(S)" in code
         assert ome.LABEL_KEY in literals and ome.SUB_PATH in literals and ome.CLAIM in literals
+        # The pod template's mark, which outlives OME's rewrites of the workload's metadata.
+        mark = pointer.removesuffix("spec/") + "metadata/annotations/ome-pvc.io~1strategy"
+        assert mark in literals and "policy" in literals
 
 
 def test_root_sub_path_leaves_mounts_alone() -> None:
