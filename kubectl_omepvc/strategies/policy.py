@@ -72,6 +72,14 @@ class PolicyStrategy:
         except errors.Forbidden:
             existing = None  # the dry-run create below names the missing right
         previous = core_policy.read_policy_record(existing) if existing else None
+        made_for = (previous or {}).get("inferenceServiceUID")
+        if made_for and made_for != target.isvc["metadata"].get("uid"):
+            raise errors.InputError(
+                f"policy {name} was made for an earlier inferenceservice {target.isvc_name}"
+                f" (uid {made_for}), since deleted",
+                f"run `kubectl ome-pvc unpatch {target.isvc_name} -n {target.namespace}` to"
+                " remove it, then patch again",
+            )
         if previous and (previous.get("claim"), previous.get("subPath")) != (
             target.claim,
             target.sub_path,
@@ -116,6 +124,7 @@ class PolicyStrategy:
             target.sub_path,
             target.model.label_key,
             workloads=records,
+            isvc_uid=target.isvc["metadata"].get("uid"),
         )
         outcome = Outcome(NAME)
         suffix = dry_run_suffix(settings.dry_run)

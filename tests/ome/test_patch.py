@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from kubectl_omepvc.api.client import MERGE_PATCH, Client
 from kubectl_omepvc.core import jsonpatch as jp
@@ -22,10 +20,10 @@ from kubectl_omepvc.core import resources as r
 from tests.e2e.conftest import POLICY_VERSION, Plugin
 from tests.e2e.test_status import wait_for
 from tests.ome import real
-from tests.ome.conftest import ReadyModel
+from tests.ome.conftest import CLAIM, ReadyModel, claim
 
 Obj = dict[str, Any]
-CLAIM = "weights"
+
 MAP = r.mutating_policies(POLICY_VERSION)
 # How long a Deployment must stay untouched to count as converged: OME answers an edit within
 # 20-80 ms, so a write loop would show many times over.
@@ -76,42 +74,6 @@ def rewritten(
         60,
     )
     return found
-
-
-def claim(
-    plugin: Plugin, admin: Client, namespace: str, model: ReadyModel, pv_names: list[str]
-) -> Obj:
-    """`create --from-model`: a local PV on the model's real status.nodesReady, and its claim."""
-    made = plugin(
-        "create", CLAIM, "-n", namespace, "--from-model", model.name,
-        "--local-path", model.root, "--size", "1Gi",
-    )  # fmt: skip
-    assert made.exit_code == 0, made.output
-    pvc = admin.get(r.PVCS, CLAIM, namespace)
-    pv: Obj = admin.get(r.PVS, pvc["spec"]["volumeName"])
-    pv_names.append(pv["metadata"]["name"])
-    return pv
-
-
-@pytest.fixture
-def claimed(
-    plugin: Plugin, admin: Client, namespace: str, ready_model: ReadyModel, pv_names: list[str]
-) -> ReadyModel:
-    """The claim of `claim` made in the test's namespace; the model it holds."""
-    claim(plugin, admin, namespace, ready_model, pv_names)
-    return ready_model
-
-
-@pytest.fixture
-def served(admin: Client, namespace: str, runtime: str, ready_model: ReadyModel) -> Iterator[str]:
-    """isvc `llama` on the Ready model; its policy (cluster-scoped) goes afterwards."""
-    real.create_isvc(admin, namespace, "llama", ready_model.name, runtime)
-    real.engine(admin, namespace, "llama")
-    yield "llama"
-    name = policy.policy_name(namespace, "llama")
-    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
-    admin.delete(MAP, name)
-    real.delete_isvc(admin, namespace, "llama")
 
 
 def test_policy_holds_through_omes_rewrites(

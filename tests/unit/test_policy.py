@@ -316,3 +316,11 @@ def test_containers_mounting_the_model_too_often(mounts: int, crowded: list[str]
         {"name": ome.MODEL, "mountPath": f"/m{i}", "readOnly": True} for i in range(mounts)
     ]
     assert policy.containers_mounting_too_often(deployment, ome.MODEL) == crowded
+
+
+def test_match_conditions_name_the_isvc_uid_when_known() -> None:
+    conditions = policy.match_conditions("llama", "1234-abcd")
+    owner = next(c for c in conditions if c["name"] == "controlled-by-inferenceservice")
+    assert 'r.uid == "1234-abcd"' in owner["expression"]
+    without = policy.match_conditions("llama")
+    assert "r.uid" not in json.dumps(without)
