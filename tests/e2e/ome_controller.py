@@ -1,26 +1,20 @@
-"""OME's InferenceService controller, re-enacted for one engine Deployment, and OME-shaped setups.
+"""OME-shaped setups for the plain e2e tier: what OME would have written, without OME.
 
-`reconcile` does what OME's controller does on every event for a Deployment it owns (see
-shared/reference/ome.md, "OME reverts hand edits"): build the desired hostPath Deployment from
-the isvc and its model, send it as a dry-run Update carrying the live resourceVersion (so
-admission, mutating policies included, and defaulting run on it), copy the live `replicas`,
-compare the whole spec ignoring `replicas`, and on any difference send a full Update. It reads
-the model the way OME does (a BaseModel in the isvc's namespace first, then a
-ClusterBaseModel, unless `spec.model.kind` says which) and uses none of the plugin's code.
-
-The setup helpers create what OME would have: the model, the isvc, then its workloads with a
-controller ownerReference carrying the isvc's uid.
+The model, the isvc, then its workloads with a controller ownerReference carrying the isvc's
+uid, a local claim, the agents' node labels. Nothing here re-enacts OME's behaviour any more:
+OME v0.1.5's own manager and model-agents run in tests/ome (hack/ome), and what they do (the
+engine Deployment, reverts of hand edits, rewrites after isvc changes, per-node model state) is
+tested there. These setups remain for what has no source here: OME `main`'s native pvc:// route
+(test_unpatch's native test), and for tests of the plugin's own writes that need no controller.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import manifests, naming
 from kubectl_omepvc.core import resources as r
@@ -30,83 +24,6 @@ from tests import factories
 Obj = dict[str, Any]
 MODELS_ROOT = factories.MODELS_ROOT
 COMPONENT_LABEL = "component"
-
-
-# --- OME's reconcile ---------------------------------------------------------------------------
-
-
-def _model_of(client: Client, isvc: Obj) -> tuple[ModelKind, Obj]:
-    ref = isvc["spec"].get("model") or {}
-    name = ref.get("name") or isvc["spec"].get("baseModel")
-    namespace = isvc["metadata"]["namespace"]
-    kind = ref.get("kind")
-    if kind in (None, ModelKind.NAMESPACED.value):
-        found = client.get_or_none(r.BASE_MODELS, name, namespace)
-        if found is not None:
-            return ModelKind.NAMESPACED, found
-    if kind in (None, ModelKind.CLUSTER.value):
-        found = client.get_or_none(r.CLUSTER_BASE_MODELS, name)
-        if found is not None:
-            return ModelKind.CLUSTER, found
-    raise AssertionError(f"no BaseModel or ClusterBaseModel with the name: {name}")
-
-
-def desired_engine(client: Client, namespace: str, isvc_name: str) -> Obj:
-    """The engine Deployment OME renders for the isvc's current model (hostPath model)."""
-    isvc = client.get(r.INFERENCE_SERVICES, isvc_name, namespace)
-    kind, model = _model_of(client, isvc)
-    path = model["spec"]["storage"]["path"]
-    desired = factories.engine_deployment(
-        isvc_name,
-        model["metadata"]["name"],
-        path,
-        namespace=namespace,
-        model_kind=kind,
-        isvc_uid=isvc["metadata"]["uid"],
-    )
-    desired.pop("status")
-    return desired
-
-
-def _spec_without_replicas(obj: Obj) -> Obj:
-    spec = json.loads(json.dumps(obj["spec"]))
-    spec.pop("replicas", None)
-    return dict(spec)
-
-
-def update(client: Client, namespace: str, isvc_name: str) -> Obj:
-    """OME's full Update of the engine with its desired object (what it sends on a difference,
-    e.g. after the isvc changed): OME's own metadata replaces the live labels and annotations."""
-    desired = desired_engine(client, namespace, isvc_name)
-    name = desired["metadata"]["name"]
-    for _ in range(5):
-        live = client.get(r.DEPLOYMENTS, name, namespace)
-        desired["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        desired["spec"]["replicas"] = live["spec"].get("replicas")
-        try:
-            return client.replace(r.DEPLOYMENTS, desired, namespace)
-        except errors.Conflict:
-            time.sleep(0.05)
-    raise AssertionError(f"update of {name} kept conflicting")
-
-
-def reconcile(client: Client, namespace: str, isvc_name: str) -> bool:
-    """One pass of OME's loop over the engine Deployment; True when it wrote (an Update)."""
-    desired = desired_engine(client, namespace, isvc_name)
-    name = desired["metadata"]["name"]
-    for _ in range(5):  # OME requeues on a conflict; so do we, a few times
-        live = client.get(r.DEPLOYMENTS, name, namespace)
-        desired["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        desired["spec"]["replicas"] = live["spec"].get("replicas")
-        try:
-            dry = client.replace(r.DEPLOYMENTS, desired, namespace, dry_run=True)
-            if _spec_without_replicas(dry) == _spec_without_replicas(live):
-                return False
-            client.replace(r.DEPLOYMENTS, desired, namespace)
-            return True
-        except errors.Conflict:
-            time.sleep(0.05)
-    raise AssertionError(f"reconcile of {name} kept conflicting")
 
 
 # --- OME-shaped setups -------------------------------------------------------------------------

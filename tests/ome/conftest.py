@@ -90,6 +90,15 @@ class ReadyModel:
     nodes: tuple[str, ...]
 
 
+@pytest.fixture
+def models(admin: Client) -> Iterator[list[tuple[str, str | None]]]:
+    """(name, namespace) of the models a test made; deleted while the manager runs."""
+    made: list[tuple[str, str | None]] = []
+    yield made
+    for name, namespace in made:
+        real.delete_model(admin, name, namespace)
+
+
 @pytest.fixture(scope="session")
 def runtime(admin: Client) -> Iterator[str]:
     """A ClusterServingRuntime for the tier's models (cluster-scoped, so named per run)."""

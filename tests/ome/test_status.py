@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import naming
@@ -24,15 +21,6 @@ from tests.ome import real
 from tests.ome.conftest import ReadyModel
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def models(admin: Client) -> Iterator[list[tuple[str, str | None]]]:
-    """(name, namespace) of the models a test made; deleted while the manager runs."""
-    made: list[tuple[str, str | None]] = []
-    yield made
-    for name, namespace in made:
-        real.delete_model(admin, name, namespace)
 
 
 def status_json(plugin: Plugin, *args: str) -> Obj:
