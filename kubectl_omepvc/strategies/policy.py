@@ -261,6 +261,16 @@ def undo(
     record = core_policy.read_policy_record(policy) or {}
     records = dict(record.get("workloads") or {})
     model = str(record.get("modelName") or "")
+    # A workload OME now renders for another model (the isvc was switched) has nothing of the
+    # patch left: the policy only ever rewrote that model's volume.
+    serving = [w for w in workloads if not model or _has_model_volume(w, model)]
+    for workload in workloads:
+        if workload not in serving:
+            log(
+                f"{jp.workload_ref(workload)} no longer mounts model {model} (its isvc serves"
+                " another model now): nothing of the patch to restore in it"
+            )
+    workloads = serving
     for workload in workloads:
         unrecorded = jp.read_record(workload) is None and jp.workload_ref(workload) not in records
         if unrecorded and model and claim_of(workload, model):
@@ -296,6 +306,14 @@ def undo(
     restored.strategy = NAME
     restored.actions = deleted + restored.actions
     return restored
+
+
+def _has_model_volume(workload: Obj, model: str) -> bool:
+    return any(
+        volume.get("name") == model
+        for _path, template in jp.pod_templates(workload)
+        for volume in (template.get("spec") or {}).get("volumes") or []
+    )
 
 
 def wait_until_released(

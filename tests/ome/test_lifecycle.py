@@ -7,7 +7,9 @@ the same name is served by OME from its hostPath, not switched to a claim nobody
 
 from __future__ import annotations
 
-from kubectl_omepvc.api.client import Client
+from pathlib import Path
+
+from kubectl_omepvc.api.client import MERGE_PATCH, Client
 from kubectl_omepvc.core import policy
 from kubectl_omepvc.core import resources as r
 from tests.e2e.conftest import POLICY_VERSION, Plugin
@@ -79,3 +81,46 @@ def test_unpatch_by_name_after_the_isvc_is_gone(
     assert undone.exit_code == 0, undone.output
     assert f"mutatingadmissionpolicy.admissionregistration.k8s.io/{name} deleted" in undone.stdout
     assert admin.get_or_none(MAP, name) is None and admin.get_or_none(BINDINGS, name) is None
+
+
+def test_switch_to_another_model_then_unpatch(
+    plugin: Plugin,
+    admin: Client,
+    models: list[tuple[str, str | None]],  # first, so the isvc is deleted before its model:
+    namespace: str,  # OME's own validator refuses to let go of an isvc whose model is gone
+    served: str,
+    claimed: ReadyModel,
+    tmp_path: Path,
+) -> None:
+    """The claim holds the first model's files: the policy leaves the second model's hostPath
+    alone, OME serves it from there without a write loop, and unpatch still undoes the policy."""
+    patch(plugin, namespace, served)
+    other = f"other-{real.run_id()}"
+    real.local_model(admin, tmp_path, other, nodes=claimed.nodes)
+    models.append((other, None))
+    real.wait_for_state(admin, other, "Ready", nodesReady=sorted(claimed.nodes))
+
+    admin.patch(
+        r.INFERENCE_SERVICES, served, {"spec": {"model": {"name": other}}},
+        namespace=namespace, content_type=MERGE_PATCH,
+    )  # fmt: skip
+    wait_for(
+        "OME to render the other model",
+        lambda: any(
+            v["name"] == other
+            for v in admin.get(r.DEPLOYMENTS, f"{served}-engine", namespace)["spec"]["template"][
+                "spec"
+            ]["volumes"]
+        ),
+        60,
+    )
+    live = settled(admin, namespace, f"{served}-engine")
+    assert "hostPath" in model_volume(live, other)
+
+    undone = plugin("unpatch", served, "-n", namespace, "--no-wait")
+    assert undone.exit_code == 0, undone.output
+    assert "no longer mounts model" in undone.stderr
+    name = policy.policy_name(namespace, served)
+    assert admin.get_or_none(MAP, name) is None
+    after = settled(admin, namespace, f"{served}-engine")
+    assert "hostPath" in model_volume(after, other)
