@@ -187,7 +187,13 @@ def slim_isvc(obj: Obj) -> Obj:
 
 def _slim_pod_template(template: Any) -> Obj:
     spec = (template or {}).get("spec") or {}
-    return {"spec": {k: spec[k] for k in ("nodeSelector", "volumes") if k in spec}}
+    slim: Obj = {"spec": {k: spec[k] for k in ("nodeSelector", "volumes") if k in spec}}
+    mark = (((template or {}).get("metadata") or {}).get("annotations") or {}).get(
+        naming.STRATEGY_ANNOTATION
+    )
+    if mark is not None:
+        slim["metadata"] = {"annotations": {naming.STRATEGY_ANNOTATION: mark}}
+    return slim
 
 
 # What `core.rollout.rollout_of` reads of a workload's status.

@@ -82,6 +82,14 @@ def command(
         undo = isvc_strategy.undo if record["strategy"] == "isvc" else native.undo
         outcomes.append(undo(client, isvc_obj, record, mode, common.note))
     if policy_obj is not None and version:
+        made_for = (core_policy.read_policy_record(policy_obj) or {}).get("inferenceServiceUID")
+        if made_for and isvc_obj is not None and isvc_obj["metadata"].get("uid") != made_for:
+            # The policy never applied to this isvc (it matches its own isvc's uid only).
+            common.note(
+                f"policy {policy_obj['metadata']['name']} was made for an earlier"
+                f" inferenceservice {isvc}, since deleted; the current one is left as it is"
+            )
+            workloads = []
         outcomes.append(policy.undo(client, version, policy_obj, workloads, mode, common.note))
     else:
         restored = deployment.undo(client, workloads, mode, common.note)

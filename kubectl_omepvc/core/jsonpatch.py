@@ -14,6 +14,9 @@ strategy, claim, sub-path and plugin version that made the change.
 Building the patches is this module's job; applying them (client-side previews, dry runs, and
 telling a failed `test` from a rejected result) is the `jsonpatch` package's, which follows
 RFC 6902 and RFC 6901 to the letter.
+
+The `policy` strategy also marks each switched pod template with `ome-pvc.io/strategy`
+(`marker_ops`); `restore_patch` removes the mark with the rest.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict, cast
 
 from kubectl_omepvc import __version__
-from kubectl_omepvc.core import transform
+from kubectl_omepvc.core import naming, transform
 from kubectl_omepvc.errors import Conflict, InputError
 
 ANNOTATION = "ome-pvc.io/original"
+MARKER = naming.STRATEGY_ANNOTATION
 RECORD_FORMAT = 1
 
 DEPLOYMENT_TEMPLATE = "/spec/template"
@@ -382,6 +386,30 @@ def _annotation_ops(
     return tests, [OpRemove(op="remove", path=key)]
 
 
+def marker_ops(workload: Mapping[str, Any], strategy: str) -> list[Operation]:
+    """Mark each pod template of `workload` with the strategy that switches it."""
+    ops: list[Operation] = []
+    for path, template in pod_templates(workload):
+        meta = template.get("metadata")
+        if not isinstance(meta, Mapping):
+            ops.append(OpAdd(op="add", path=f"{path}/metadata", value={"annotations": {}}))
+            meta = {"annotations": {}}
+        if meta.get("annotations") is None:
+            ops.append(OpAdd(op="add", path=f"{path}/metadata/annotations", value={}))
+        key = f"{path}/metadata/annotations/{escape(MARKER)}"
+        ops.append(OpAdd(op="add", path=key, value=strategy))
+    return ops
+
+
+def _unmark_ops(template_path: str, template: Mapping[str, Any]) -> list[Operation]:
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    if MARKER not in annotations:
+        return []
+    if set(annotations) == {MARKER}:  # leave no empty map behind
+        return [OpRemove(op="remove", path=f"{template_path}/metadata/annotations")]
+    return [OpRemove(op="remove", path=f"{template_path}/metadata/annotations/{escape(MARKER)}")]
+
+
 def restore_patch(
     workload: Mapping[str, Any],
     template_path: str | None = None,
@@ -409,7 +437,7 @@ def restore_patch(
         template = _template(workload, path)
         t, c = _restore_ops(f"{path}/spec", template, templates.pop(path), _where(workload, path))
         tests += t
-        changes += c
+        changes += c + _unmark_ops(path, template)
     if own is not None:
         left = {p: r for p, r in own["templates"].items() if p in templates}
         t, c = _annotation_ops(workload, encode_record(left) if left else None)

@@ -30,6 +30,10 @@ AGENT_CONFIGMAP_LABEL_SELECTOR = f"{AGENT_CONFIGMAP_LABEL}=true"
 ORIGINAL_ANNOTATION = "ome-pvc.io/original"
 # The claim's volume in the pod specs of an isvc on the `isvc` route (its own spec carries it).
 ISVC_ROUTE_VOLUME = "ome-pvc-model"
+# Set by this plugin on each pod template it switched to a claim, value the strategy. OME's
+# Update replaces the workload's metadata.annotations (and the record above with them); the
+# pod template is spec, which the policy rewrites on every write, so this mark stays.
+STRATEGY_ANNOTATION = "ome-pvc.io/strategy"
 # OME's label naming the InferenceService on each workload it renders (and on their pods).
 ISVC_LABEL = "ome.io/inferenceservice"
 

@@ -11,15 +11,18 @@ What the policy matches, narrowest first:
   LeaderWorkerSets;
 - match conditions on the incoming object: the label still says this isvc (the object selector
   also matches on the *old* object) and a controller ownerReference to the ome.io
-  InferenceService of that name.
+  InferenceService of that name and uid (an isvc deleted and created again under the same name
+  is another isvc: its workloads are not switched to a claim nobody asked for).
 
 The mutations are `JSONPatch` (an apply configuration merges volumes by name and would leave
 `hostPath` beside `persistentVolumeClaim`), one per pod template: the Deployment's
 `spec.template` and the LeaderWorkerSet's leader and worker templates. Each finds the model
 volume by name and emits nothing (an empty list) unless that volume is there *and* still a
 hostPath, so a workload already on the claim, or no longer OME's, is left alone and
-reinvocation is a no-op. Names, claim, sub-path and label key are embedded only as CEL string
-literals (`cel_string`).
+reinvocation is a no-op. The same patch marks the pod template `ome-pvc.io/strategy: policy`,
+so what OME rewrites still says it is patched (OME's templates always have annotations; one
+without gets the map, the metadata being always there once the API server has defaulted it).
+Names, claim, sub-path and label key are embedded only as CEL string literals (`cel_string`).
 
 `failurePolicy: Fail` by default. The policy's scope is one isvc's workloads, so a failure
 blocks writes to those only; the plugin's own first write after creating the policy surfaces
@@ -123,12 +126,15 @@ def policy_objects(
     label_key: str,
     workloads: Mapping[str, Any] | None = None,
     failure_policy: FailurePolicy = "Fail",
+    isvc_uid: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The policy and its binding for `isvc`, as dicts ready to create.
 
     `workloads` ({"deployment/llama-engine": <workload record>, ...}, see `jsonpatch`) is kept
     in the policy's `ome-pvc.io/original` annotation with the claim and sub-path, so `unpatch`
-    can restore the workloads from the policy alone.
+    can restore the workloads from the policy alone. `isvc_uid` ties the policy to that one
+    InferenceService: a later isvc of the same name owns its workloads under another uid, and
+    the policy leaves them alone.
     """
     if version not in POLICY_VERSIONS:
         raise InputError(
@@ -147,6 +153,7 @@ def policy_objects(
         "strategy": "policy",
         "namespace": namespace,
         "inferenceService": isvc,
+        "inferenceServiceUID": isvc_uid,
         "modelName": model_name,
         "claim": claim,
         "subPath": sub_path,
@@ -172,7 +179,7 @@ def policy_objects(
                 "matchPolicy": "Equivalent",
                 **selectors,
             },
-            "matchConditions": match_conditions(isvc),
+            "matchConditions": match_conditions(isvc, isvc_uid),
             "mutations": [
                 {
                     "patchType": "JSONPatch",
@@ -216,9 +223,10 @@ def _rule(group: str, version: str, resource: str) -> dict[str, Any]:
     }
 
 
-def match_conditions(isvc: str) -> list[dict[str, str]]:
+def match_conditions(isvc: str, uid: str | None = None) -> list[dict[str, str]]:
     name = cel_string(isvc)
     label = cel_string(ISVC_LABEL)
+    same_uid = f" && r.uid == {cel_string(uid)}" if uid else ""
     return [
         {
             "name": "labelled-for-inferenceservice",
@@ -232,7 +240,7 @@ def match_conditions(isvc: str) -> list[dict[str, str]]:
             "expression": (
                 "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists("
                 f'r, r.kind == "InferenceService" && r.apiVersion.startsWith("ome.io/")'
-                f" && r.name == {name} && has(r.controller) && r.controller == true)"
+                f" && r.name == {name}{same_uid} && has(r.controller) && r.controller == true)"
             ),
         },
     ]
@@ -275,6 +283,15 @@ def mutation_expression(
     parts = [volume]
     if sub_path:
         parts += [_mounts_expression(spec, otype, ptr, f, model, sub_path) for f in _CONTAINERS]
+    template = "object." + ".".join(fields)
+    annotations = "/" + "/".join(fields) + "/metadata/annotations"
+    marker = cel_string(annotations + "/" + jp.escape(jp.MARKER))
+    parts.append(
+        f"(has({template}.metadata) && has({template}.metadata.annotations)\n"
+        f'    ? [JSONPatch{{op: "add", path: {marker}, value: "policy"}}]\n'
+        f'    : [JSONPatch{{op: "add", path: {cel_string(annotations)},'
+        f' value: {{{cel_string(jp.MARKER)}: "policy"}}}}])'
+    )
     key = cel_string(label_key)
     parts.append(
         f"(has({spec}.nodeSelector) && {key} in {spec}.nodeSelector\n"

@@ -355,6 +355,20 @@ def pod_specs(workload: Obj) -> list[Obj]:
     return [s for s in specs if isinstance(s, MAPPING)]
 
 
+def template_mark(workload: Obj) -> str | None:
+    """The strategy a pod template of `workload` is marked with (`ome-pvc.io/strategy`)."""
+    templates = [
+        dig(workload, "spec", "template"),
+        dig(workload, "spec", "leaderWorkerTemplate", "leaderTemplate"),
+        dig(workload, "spec", "leaderWorkerTemplate", "workerTemplate"),
+    ]
+    for template in templates:
+        mark = dig(template, "metadata", "annotations", naming.STRATEGY_ANNOTATION)
+        if isinstance(mark, str) and mark:
+            return mark
+    return None
+
+
 def patch_strategy(annotation: Any) -> str:
     """The `strategy` recorded in the plugin's `ome-pvc.io/original` annotation."""
     try:
@@ -418,6 +432,9 @@ def classify_workload(
         strategy = patch_strategy(annotations[naming.ORIGINAL_ANNOTATION])
         if strategy != ISVC_ROUTE:
             return WorkloadUse(kind, name, WorkloadMode.PATCHED, strategy, replicas, ready)
+    marked = template_mark(workload)
+    if marked:  # the workload's record went with OME's last Update; the policy's mark stays
+        return WorkloadUse(kind, name, WorkloadMode.PATCHED, marked, replicas, ready)
     specs = pod_specs(workload)
     if nodes_known and (replicas is None or ready < replicas):
         for spec in specs:

@@ -8,7 +8,9 @@ Order of writes, so a refusal changes nothing and OME never sees a window to rev
 4. each existing workload once, with the JSON Patch that also records what it replaced (the
    policy itself would rewrite any write, but the record makes `unpatch` exact).
 The policy carries the workloads' records too, for when OME's next full Update drops the
-workload's own annotation.
+workload's own annotation; the pod templates carry the mark `ome-pvc.io/strategy: policy`, which
+the policy writes again on each of OME's rewrites, so `status` tells a patched workload from
+one OME mounts a claim on natively without reading the policy.
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ class PolicyStrategy:
         except errors.Forbidden:
             existing = None  # the dry-run create below names the missing right
         previous = core_policy.read_policy_record(existing) if existing else None
+        made_for = (previous or {}).get("inferenceServiceUID")
+        if made_for and made_for != target.isvc["metadata"].get("uid"):
+            raise errors.InputError(
+                f"policy {name} was made for an earlier inferenceservice {target.isvc_name}"
+                f" (uid {made_for}), since deleted",
+                f"run `kubectl ome-pvc unpatch {target.isvc_name} -n {target.namespace}` to"
+                " remove it, then patch again",
+            )
         if previous and (previous.get("claim"), previous.get("subPath")) != (
             target.claim,
             target.sub_path,
@@ -103,7 +113,7 @@ class PolicyStrategy:
                 )
             ref = jp.workload_ref(workload)
             try:
-                ops = workload_ops(target, workload, NAME)
+                ops = marked_ops(target, workload)
             except transform.AlreadyPatched:
                 own = jp.read_record(workload)
                 if own is not None:
@@ -125,6 +135,7 @@ class PolicyStrategy:
             target.sub_path,
             target.model.label_key,
             workloads=records,
+            isvc_uid=target.isvc["metadata"].get("uid"),
         )
         outcome = Outcome(NAME)
         suffix = dry_run_suffix(settings.dry_run)
@@ -144,7 +155,7 @@ class PolicyStrategy:
             return outcome
 
         def ops_for(workload: Obj) -> list[jp.Operation]:
-            return workload_ops(target, workload, NAME)
+            return marked_ops(target, workload)
 
         # 1. everything as a server dry-run: RBAC or admission refusing any write stops here.
         try:
@@ -213,6 +224,11 @@ class PolicyStrategy:
         return outcome
 
 
+def marked_ops(target: Target, workload: Obj) -> list[jp.Operation]:
+    """The switch, and the pod templates' mark the policy keeps writing on OME's rewrites."""
+    return workload_ops(target, workload, NAME) + jp.marker_ops(workload, NAME)
+
+
 def wait_until_effective(client: Client, target: Target, workload: Obj, log: Log) -> bool:
     """Poll with a dry-run no-op write of `workload` until the policy rewrites it."""
     from kubectl_omepvc.api import workloads as w
@@ -256,6 +272,16 @@ def undo(
     record = core_policy.read_policy_record(policy) or {}
     records = dict(record.get("workloads") or {})
     model = str(record.get("modelName") or "")
+    # A workload OME now renders for another model (the isvc was switched) has nothing of the
+    # patch left: the policy only ever rewrote that model's volume.
+    serving = [w for w in workloads if not model or _has_model_volume(w, model)]
+    for workload in workloads:
+        if workload not in serving:
+            log(
+                f"{jp.workload_ref(workload)} no longer mounts model {model} (its isvc serves"
+                " another model now): nothing of the patch to restore in it"
+            )
+    workloads = serving
     for workload in workloads:
         unrecorded = jp.read_record(workload) is None and jp.workload_ref(workload) not in records
         if unrecorded and model and claim_of(workload, model):
@@ -301,6 +327,14 @@ def undo(
     restored.strategy = NAME
     restored.actions = deleted + restored.actions
     return restored
+
+
+def _has_model_volume(workload: Obj, model: str) -> bool:
+    return any(
+        volume.get("name") == model
+        for _path, template in jp.pod_templates(workload)
+        for volume in (template.get("spec") or {}).get("volumes") or []
+    )
 
 
 def wait_until_released(

@@ -1,21 +1,21 @@
-"""OME's InferenceService controller, re-enacted for one engine Deployment, and OME-shaped setups.
+"""OME-shaped setups for the plain e2e tier: what OME would have written, without OME.
 
-`reconcile` does what OME's controller does on every event for a Deployment it owns (see
-shared/reference/ome.md, "OME reverts hand edits"): build the desired hostPath Deployment from
-the isvc and its model, send it as a dry-run Update carrying the live resourceVersion (so
-admission, mutating policies included, and defaulting run on it), copy the live `replicas`,
-compare the whole spec ignoring `replicas`, and on any difference send a full Update. It reads
-the model the way OME does (a BaseModel in the isvc's namespace first, then a
-ClusterBaseModel, unless `spec.model.kind` says which) and uses none of the plugin's code.
+The model, the isvc, then its workloads with a controller ownerReference carrying the isvc's
+uid, a local claim, the agents' node labels. Nothing here re-enacts OME's behaviour any more:
+OME v0.1.5's own manager and model-agents run in tests/ome (hack/ome), and what they do (the
+engine Deployment, reverts of hand edits, rewrites after isvc changes, per-node model state) is
+tested there. These setups remain for what has no source here: OME `main`'s native pvc:// route
+(test_unpatch's native test), and for tests of the plugin's own writes that need no controller.
+
+`update` alone stays of the old re-enactment: OME's full Update of the engine (its own metadata
+replacing the live annotations), which the fault tests need at one exact moment and the real
+manager cannot be told to send then.
 
 It renders workloads on its own, from OME v0.1.5's source (`components/base.go`: the model's
 hostPath volume appended, its read-only mount on `ome-container`, `MODEL_PATH`, the nodeSelector
 on the model label; `reconcilers/deployment`: `app` label and selector) and not with
-`tests/factories.py`: the unit tests build their OME objects with that factory, and a re-enactment
+`tests/factories.py`: the unit tests build their OME objects with that factory, and a setup
 sharing it would confirm the factory's mistakes instead of catching them.
-
-The setup helpers create what OME would have: the model, the isvc, then its workloads with a
-controller ownerReference carrying the isvc's uid.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def render_deployment(
     }
 
 
-# --- OME's reconcile ---------------------------------------------------------------------------
+# --- OME's full Update ---------------------------------------------------------------------------
 
 
 def _model_of(client: Client, isvc: Obj) -> tuple[ModelKind, Obj]:
@@ -161,12 +161,6 @@ def desired_engine(client: Client, namespace: str, isvc_name: str) -> Obj:
     return render_deployment(isvc, model, kind)
 
 
-def _spec_without_replicas(obj: Obj) -> Obj:
-    spec = json.loads(json.dumps(obj["spec"]))
-    spec.pop("replicas", None)
-    return dict(spec)
-
-
 def update(client: Client, namespace: str, isvc_name: str) -> Obj:
     """OME's full Update of the engine with its desired object (what it sends on a difference,
     e.g. after the isvc changed): OME's own metadata replaces the live labels and annotations."""
@@ -181,25 +175,6 @@ def update(client: Client, namespace: str, isvc_name: str) -> Obj:
         except errors.Conflict:
             time.sleep(0.05)
     raise AssertionError(f"update of {name} kept conflicting")
-
-
-def reconcile(client: Client, namespace: str, isvc_name: str) -> bool:
-    """One pass of OME's loop over the engine Deployment; True when it wrote (an Update)."""
-    desired = desired_engine(client, namespace, isvc_name)
-    name = desired["metadata"]["name"]
-    for _ in range(5):  # OME requeues on a conflict; so do we, a few times
-        live = client.get(r.DEPLOYMENTS, name, namespace)
-        desired["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        desired["spec"]["replicas"] = live["spec"].get("replicas")
-        try:
-            dry = client.replace(r.DEPLOYMENTS, desired, namespace, dry_run=True)
-            if _spec_without_replicas(dry) == _spec_without_replicas(live):
-                return False
-            client.replace(r.DEPLOYMENTS, desired, namespace)
-            return True
-        except errors.Conflict:
-            time.sleep(0.05)
-    raise AssertionError(f"reconcile of {name} kept conflicting")
 
 
 # --- OME-shaped setups -------------------------------------------------------------------------

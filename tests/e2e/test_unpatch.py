@@ -96,31 +96,6 @@ def test_policy_round_trip_is_byte_identical(
     assert "unchanged" in again.stdout
 
 
-def test_policy_record_restores_after_ome_dropped_the_annotation(
-    plugin: Plugin, admin: Client, namespace: str, isvc: ome.Isvc, pv_names: list[str]
-) -> None:
-    claim(admin, namespace, pv_names)
-    ome.create_workload(isvc, ome.component_deployment(isvc))
-    original = templates(get(admin, namespace, "deployment/llama-engine"))
-    # Waiting for the patch's rollout keeps it from overlapping the undo's: two rollouts of
-    # the same Deployment at once made the undo's wait time out on a loaded CI machine.
-    patched = plugin(
-        "patch", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "policy",
-        "--timeout", "180s",
-    )  # fmt: skip
-    assert patched.exit_code == 0, patched.output
-
-    # OME's full Update (after some other change of the isvc) sends its own metadata: the
-    # policy keeps the claim, but the workload's record annotation is gone.
-    stored = {**ome.update(admin, namespace, "llama"), "kind": "Deployment"}
-    assert jp.ANNOTATION not in stored["metadata"]["annotations"]
-    assert on_claim(stored)
-
-    result = plugin("unpatch", "llama", "-n", namespace, "--no-wait")
-    assert result.exit_code == 0, result.output
-    assert templates(get(admin, namespace, "deployment/llama-engine")) == original
-
-
 # --- deployment ----------------------------------------------------------------------------------
 
 

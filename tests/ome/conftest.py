@@ -17,12 +17,15 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kubectl_omepvc.api.client import Client
+from kubectl_omepvc.core import policy
+from kubectl_omepvc.core import resources as r
 from tests.e2e import conftest as e2e
-from tests.e2e.conftest import REPO, Cluster
+from tests.e2e.conftest import POLICY_VERSION, REPO, Cluster, Plugin
 from tests.ome import real
 
 # The e2e fixtures and report hook, registered here by name for this control plane.
@@ -87,6 +90,15 @@ class ReadyModel:
     nodes: tuple[str, ...]
 
 
+@pytest.fixture
+def models(admin: Client) -> Iterator[list[tuple[str, str | None]]]:
+    """(name, namespace) of the models a test made; deleted while the manager runs."""
+    made: list[tuple[str, str | None]] = []
+    yield made
+    for name, namespace in made:
+        real.delete_model(admin, name, namespace)
+
+
 @pytest.fixture(scope="session")
 def runtime(admin: Client) -> Iterator[str]:
     """A ClusterServingRuntime for the tier's models (cluster-scoped, so named per run)."""
@@ -105,3 +117,45 @@ def ready_model(admin: Client, tmp_path_factory: pytest.TempPathFactory) -> Iter
     real.wait_for_state(admin, name, "Ready", nodesReady=sorted(READY_NODES))
     yield ReadyModel(name, model["spec"]["storage"]["path"], str(root), READY_NODES)
     real.delete_model(admin, name)
+
+
+# -- an isvc OME serves, and a claim made by the plugin ---------------------------------------
+
+CLAIM = "weights"
+Obj = dict[str, Any]
+
+
+def claim(
+    plugin: Plugin, admin: Client, namespace: str, model: ReadyModel, pv_names: list[str]
+) -> Obj:
+    """`create --from-model`: a local PV on the model's real status.nodesReady, and its claim."""
+    made = plugin(
+        "create", CLAIM, "-n", namespace, "--from-model", model.name,
+        "--local-path", model.root, "--size", "1Gi",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    pvc = admin.get(r.PVCS, CLAIM, namespace)
+    pv: Obj = admin.get(r.PVS, pvc["spec"]["volumeName"])
+    pv_names.append(pv["metadata"]["name"])
+    return pv
+
+
+@pytest.fixture
+def claimed(
+    plugin: Plugin, admin: Client, namespace: str, ready_model: ReadyModel, pv_names: list[str]
+) -> ReadyModel:
+    """The claim of `claim` made in the test's namespace; the model it holds."""
+    claim(plugin, admin, namespace, ready_model, pv_names)
+    return ready_model
+
+
+@pytest.fixture
+def served(admin: Client, namespace: str, runtime: str, ready_model: ReadyModel) -> Iterator[str]:
+    """isvc `llama` on the Ready model; its policy (cluster-scoped) goes afterwards."""
+    real.create_isvc(admin, namespace, "llama", ready_model.name, runtime)
+    real.engine(admin, namespace, "llama")
+    yield "llama"
+    name = policy.policy_name(namespace, "llama")
+    admin.delete(r.mutating_policy_bindings(POLICY_VERSION), name)
+    admin.delete(r.mutating_policies(POLICY_VERSION), name)
+    real.delete_isvc(admin, namespace, "llama")

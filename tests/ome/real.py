@@ -136,11 +136,13 @@ def delete_model(client: Client, name: str, namespace: str | None = None) -> Non
     wait_for(f"model {name} gone", lambda: client.get_or_none(ref, name, namespace) is None, 60)
 
 
-def runtime_spec(*, workers: int = 0, router: bool = False) -> Obj:
+def runtime_spec(
+    *, workers: int = 0, router: bool = False, image: str = "docker.io/lmsysorg/sglang:v0.5.5"
+) -> Obj:
     """A serving runtime for Llama-architecture safetensors models, small enough for kwok."""
     runner: Obj = {
         "name": "ome-container",
-        "image": "docker.io/lmsysorg/sglang:v0.5.5",
+        "image": image,
         "command": ["python3", "-m", "sglang.launch_server", "--model-path", "$(MODEL_PATH)"],
         "resources": {"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"},
                       "limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}},

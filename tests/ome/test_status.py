@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import naming
@@ -24,15 +21,6 @@ from tests.ome import real
 from tests.ome.conftest import ReadyModel
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def models(admin: Client) -> Iterator[list[tuple[str, str | None]]]:
-    """(name, namespace) of the models a test made; deleted while the manager runs."""
-    made: list[tuple[str, str | None]] = []
-    yield made
-    for name, namespace in made:
-        real.delete_model(admin, name, namespace)
 
 
 def status_json(plugin: Plugin, *args: str) -> Obj:
@@ -129,7 +117,11 @@ def test_namespaced_base_model_ready(
 
 
 def test_watch_prints_the_transition_an_agent_makes(
-    cluster: Cluster, admin: Client, models: list[tuple[str, str | None]], tmp_path: Path
+    cluster: Cluster,
+    admin: Client,
+    models: list[tuple[str, str | None]],
+    tmp_path: Path,
+    ready_model: ReadyModel,  # so the first render has a line
 ) -> None:
     name = f"watched-{real.run_id()}"
     argv = [
@@ -150,9 +142,11 @@ def test_watch_prints_the_transition_an_agent_makes(
             lambda: any(line.split()[:1] == [name] and " Ready " in line for line in out.lines),
             real.AGENT_SECONDS,
         )
+        # The model did not exist at the first render: every line about it came from the
+        # watch, the last one from the agents' report (the manager's status and, depending on
+        # how fast the agent is, earlier lines without it).
         shown = [line for line in out.lines if line.split()[:1] == [name]]
-        # It was shown before the agent's report too: the line changed, not just appeared.
-        assert len(shown) >= 2 and "Ready" not in shown[0].split()[3], shown
+        assert shown[-1].split()[3:5] == ["Ready", "1/1"], shown
         assert proc.poll() is None
     finally:
         proc.kill()

@@ -595,3 +595,28 @@ def test_unreadable_record_is_an_input_error() -> None:
         f"the {jp.ANNOTATION} annotation of deployment/llama-engine is not a record this plugin"
         f" can read: restore the workload by hand, then remove the {jp.ANNOTATION} annotation"
     )
+
+
+def test_policy_mark_survives_omes_metadata_and_goes_on_restore() -> None:
+    """OME's Update replaces the workload's annotations, not its pod template's."""
+    original = ome.deployment()
+    ops = patch_all(original, strategy="policy") + jp.marker_ops(original, "policy")
+    patched = jp.apply_patch(original, ops)
+    template_annotations = patched["spec"]["template"]["metadata"]["annotations"]
+    assert template_annotations[jp.MARKER] == "policy"
+    record = jp.read_record(patched)
+    patched["metadata"]["annotations"] = {}  # OME rewrote the workload's metadata
+    restored = jp.apply_patch(patched, jp.restore_patch(patched, record=record))
+    assert json.dumps(restored["spec"]) == json.dumps(original["spec"])
+
+
+def test_mark_on_templates_without_annotations() -> None:
+    original = ome.leader_worker_set()
+    for path in jp.pod_template_paths(original):
+        jp.resolve(original, path).pop("metadata", None)
+    patched = jp.apply_patch(original, patch_all(original) + jp.marker_ops(original, "policy"))
+    for path in jp.pod_template_paths(patched):
+        assert jp.resolve(patched, path)["metadata"] == {"annotations": {jp.MARKER: "policy"}}
+    restored = jp.apply_patch(patched, jp.restore_patch(patched))
+    for path in jp.pod_template_paths(restored):
+        assert jp.resolve(restored, path)["metadata"] == {}

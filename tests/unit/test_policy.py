@@ -249,6 +249,9 @@ def test_mutations_cover_deployment_and_both_lws_templates() -> None:
         assert "c.volumeMounts.map(m, Object." not in code
         assert ".indexOf(S)" in code and ".lastIndexOf(S)" in code
         assert ome.LABEL_KEY in literals and ome.SUB_PATH in literals and ome.CLAIM in literals
+        # The pod template's mark, which outlives OME's rewrites of the workload's metadata.
+        mark = pointer.removesuffix("spec/") + "metadata/annotations/ome-pvc.io~1strategy"
+        assert mark in literals and "policy" in literals
 
 
 def test_root_sub_path_leaves_mounts_alone() -> None:
@@ -314,3 +317,11 @@ def test_containers_mounting_the_model_too_often(mounts: int, crowded: list[str]
         {"name": ome.MODEL, "mountPath": f"/m{i}", "readOnly": True} for i in range(mounts)
     ]
     assert policy.containers_mounting_too_often(deployment, ome.MODEL) == crowded
+
+
+def test_match_conditions_name_the_isvc_uid_when_known() -> None:
+    conditions = policy.match_conditions("llama", "1234-abcd")
+    owner = next(c for c in conditions if c["name"] == "controlled-by-inferenceservice")
+    assert 'r.uid == "1234-abcd"' in owner["expression"]
+    without = policy.match_conditions("llama")
+    assert "r.uid" not in json.dumps(without)

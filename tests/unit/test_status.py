@@ -649,3 +649,18 @@ def test_without_base_models_a_legacy_reference_means_the_cluster_model() -> Non
     report = status.build_statuses(models, base_models=set(), now=f.NOW, **early)
     by_key = {(m.kind, m.name): m for m in report.models}
     assert [s.name for s in by_key[ModelKind.CLUSTER, "shared"].services or ()] == ["legacy"]
+
+
+def test_policy_mark_on_the_pod_template_outlives_the_workload_record() -> None:
+    """After OME's next Update the workload's record is gone; the policy's mark is not."""
+    deployment = f.patched(f.engine_deployment("llama", CBM, PATH), "policy")
+    deployment["metadata"]["annotations"] = {"ome.io/deploymentMode": "RawDeployment"}
+    deployment["spec"]["template"].setdefault("metadata", {})["annotations"] = {
+        "ome-pvc.io/strategy": "policy"
+    }
+    workload = status.classify_workload(deployment, CBM, PATH, CBM_LABEL, {}, True)
+    assert (workload.mode, workload.strategy) == (WorkloadMode.PATCHED, "policy")
+    unmarked = f.patched(f.engine_deployment("llama", CBM, PATH), "policy")
+    unmarked["metadata"]["annotations"] = {}
+    native = status.classify_workload(unmarked, CBM, PATH, CBM_LABEL, {}, True)
+    assert native.mode is WorkloadMode.NATIVE_PVC
