@@ -157,11 +157,12 @@ def test_diff_shows_the_isvc_the_copy_and_the_labels(
     result = plugin("diff", "llama", "-n", namespace, "--claim", CLAIM, "--strategy", "isvc")
     assert result.exit_code == 1, result.output
     out = result.stdout
-    assert "--- ome.io.v1beta1.InferenceService" in out and "(live)" in out
+    # as every object `diff` shows beside the workloads: `<kind>.<group>/<name>`, now and after
+    assert "--- inferenceservice.ome.io/llama (now)" in out
     assert f"+  name: {COPY}" in out or f"+    name: {COPY}" in out
-    assert f"+++ ome.io.v1beta1.BaseModel.{namespace}.{COPY} (patched)" in out
+    assert f"+++ basemodel.ome.io/{COPY} (created)" in out
     assert f"+    storageUri: pvc://{CLAIM}/{namespace}/{SERVED_MODEL}" in out
-    assert "--- v1.Node.gpu-node-1 (live)" in out
+    assert "--- node/gpu-node-1 (now)" in out
     assert f"+    {copy_key(namespace)}: Ready" in out
     assert "v1.Node.gpu-node-3" not in out
 
