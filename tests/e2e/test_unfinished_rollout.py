@@ -123,6 +123,11 @@ class Running:
     """The plugin as its own process; stderr is read line by line as it comes."""
 
     def __init__(self, cluster: Cluster, *args: str) -> None:
+        # As from a terminal: a runner that started this suite in the background (bash `&`
+        # without job control) has SIGINT ignored, a child inherits that, and Python then never
+        # raises KeyboardInterrupt. A handled SIGINT is reset to the default at exec.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kubectl_omepvc", *args, "--context", "local-admin"],
             env={**cluster.env, "PYTHONPATH": str(REPO)},
