@@ -370,9 +370,19 @@ def undo_edits(isvc: Mapping[str, Any], edits: Sequence[Mapping[str, Any]]) -> O
                 node = jp.resolve(out, str(pointer))
             except jp.PatchFailed:
                 continue
-            if node in ({}, []):
+            if _holds_nothing(node):
                 out = jp.apply_patch(out, [{"op": "remove", "path": str(pointer)}])
     return out
+
+
+def _holds_nothing(node: Any) -> bool:
+    """Empty, or only empty objects and lists: what OME's defaulting webhook leaves in a runner
+    the edits created (`resources: {}`), which must go with it for a byte-exact restore."""
+    if isinstance(node, dict):
+        return all(_holds_nothing(v) for v in node.values())
+    if isinstance(node, list):
+        return not node
+    return False
 
 
 def restored(isvc: Mapping[str, Any], rec: Mapping[str, Any]) -> Obj:

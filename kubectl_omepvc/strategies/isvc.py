@@ -91,7 +91,7 @@ class IsvcStrategy:
                     r.NODES, node, core.label_patch(key, core.READY), content_type=MERGE,
                     dry_run=True,
                 )  # fmt: skip
-            answers.append(put_isvc(client, target.namespace, after, target.isvc, dry_run=True))
+            answers.append(_dry_run_isvc(client, target, after, copy_name if copy else None))
         except errors.Forbidden as exc:
             raise reworded(exc, "; nothing was changed") from None
         if settings.dry_run is DryRun.SERVER:
@@ -116,6 +116,21 @@ class IsvcStrategy:
             raise
         outcome.rollout = list(target.workloads)
         return outcome
+
+
+def _dry_run_isvc(client: Client, target: Target, after: Obj, new_copy: str | None) -> Obj:
+    """The isvc's update as a server dry run; the planned isvc when only a new copy stops it.
+
+    OME's isvc webhook refuses an isvc that names a model it cannot find, and a dry-run create
+    stores no copy: that one refusal is expected here, and the real write (after the copy
+    exists) is checked by the server, with everything undone if it is refused.
+    """
+    try:
+        return put_isvc(client, target.namespace, after, target.isvc, dry_run=True)
+    except errors.PluginError as exc:
+        if new_copy is None or f'"{new_copy}" not found' not in exc.message:
+            raise
+        return core.for_gitops(after)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -348,3 +348,12 @@ def test_a_put_refused_for_omes_own_writes_is_sent_once_more_on_the_fresh_versio
     client = PutClient(fresh, [Conflict("conflict")])
     with pytest.raises(Conflict, match="changed while it was being written"):
         put_isvc(client, ome.NAMESPACE, after, read)
+
+
+def test_restore_drops_a_created_runner_that_omes_defaulting_filled_with_empties() -> None:
+    """OME's isvc webhook adds `resources: {}` to the runner the switch created; the restored
+    isvc has no runner, as before (else the webhook turns it into `{name: "", resources: {}}`)."""
+    before = isvc()
+    after = switch(before, ome.deployment())
+    after["spec"]["engine"]["runner"]["resources"] = {}
+    assert json.dumps(core.restored(after, record_of(after))) == json.dumps(before)
