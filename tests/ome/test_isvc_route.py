@@ -85,7 +85,24 @@ def serve(
 ) -> Obj:
     real.create_isvc(admin, namespace, name, model, runtime)
     isvcs.append(name)
-    return real.engine(admin, namespace, name)
+    engine = real.engine(admin, namespace, name)
+    settled_isvc(admin, namespace, name)
+    return engine
+
+
+def settled_isvc(admin: Client, namespace: str, name: str, quiet: float = 2.0) -> None:
+    """Until OME's first passes over a new isvc are done (its finalizer, its status, and the
+    defaults its webhook adds on those writes): the resourceVersion unchanged for `quiet` s.
+    A patch racing them is told the isvc changed while it was being written (run it again)."""
+    deadline = time.monotonic() + 60
+    last = admin.get(r.INFERENCE_SERVICES, name, namespace)["metadata"]["resourceVersion"]
+    since = time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, f"isvc {name} kept changing for 60 s"
+        time.sleep(0.2)
+        now = admin.get(r.INFERENCE_SERVICES, name, namespace)["metadata"]["resourceVersion"]
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def engine_on_claim(admin: Client, namespace: str, isvc: str) -> Callable[[], Obj | None]:
