@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from kubectl_omepvc import errors
 from kubectl_omepvc.api.client import Client
 from kubectl_omepvc.core import jsonpatch as jp
 from kubectl_omepvc.core import manifests, policy
@@ -407,15 +408,26 @@ def test_create_refused_at_each_write(
 
 
 @pytest.fixture
-def frozen_engine(admin: Client, namespace: str) -> Iterator[str]:
+def frozen_engine(admin: Client, namespace: str, two_deployments: ome.Isvc) -> Iterator[str]:
     """A ValidatingAdmissionPolicy denying stored updates of Deployment llama-engine (dry runs
-    pass), as a policy an admin added meanwhile would; yields its name."""
+    pass), as a policy an admin added meanwhile would; yields its name once it denies."""
     name = f"{namespace}-frozen-engine"
     rule = {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
             "resources": ["deployments"]}  # fmt: skip
     when = "object.metadata.name == 'llama-engine'"
     create_denial(admin, name, namespace, rule, when, "the engine is frozen")
+
+    def denies() -> bool:
+        """An unchanged update of the engine (harmless if it passes) is refused."""
+        live = admin.get(r.DEPLOYMENTS, "llama-engine", namespace)
+        try:
+            admin.replace(r.DEPLOYMENTS, live, namespace)
+        except errors.PluginError as exc:
+            return "the engine is frozen" in exc.message
+        return False
+
     try:
+        ome.wait_for(denies, bool, what="the admission policy to take effect", timeout=120)
         yield name
     finally:
         admin.delete(VAP_BINDING, name)

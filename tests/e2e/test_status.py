@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import json
 import secrets
 import shlex
@@ -284,6 +285,26 @@ def _seed(world: World) -> None:
     # An isvc of a model whose download failed on every node: its pods wait for a Ready label.
     uid = _isvc(w, w.name("nowhere"), failed, ModelKind.CLUSTER)
     w.create(r.DEPLOYMENTS, _engine(w, w.name("nowhere"), failed, uid, runs=False), w.ns)
+
+    # What the controllers do with these takes a while on a loaded machine: the claim's binding
+    # and the running engines' rollouts are part of the world the tests read, not a race.
+    def claim_bound() -> bool:
+        claim = w.admin.get(r.PVCS, w.name("bound"), w.ns)
+        return (claim.get("status") or {}).get("phase") == "Bound"
+
+    wait_for("claim bound to be Bound", claim_bound, 180)
+    for isvc in ("web", "moved"):
+        wait_for(f"engine of {isvc} to roll out", functools.partial(_rolled_out, w, isvc), 180)
+
+
+def _rolled_out(w: World, isvc: str) -> bool:
+    engine = w.admin.get(r.DEPLOYMENTS, f"{w.name(isvc)}-engine", w.ns)
+    status, want = engine.get("status") or {}, engine["spec"].get("replicas", 1)
+    return bool(
+        status.get("observedGeneration", 0) >= engine["metadata"]["generation"]
+        and status.get("updatedReplicas") == want
+        and status.get("readyReplicas") == want
+    )
 
 
 @pytest.fixture(scope="module")
